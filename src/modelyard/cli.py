@@ -1,0 +1,40 @@
+"""The ``modelyard`` command: one Typer app gathering each area's commands.
+
+Every area keeps its commands in its own ``cli`` module; those import their heavy
+dependencies inside the command bodies, so ``modelyard --help`` and the serving image
+work without the training stack.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from modelyard.dashboard import cli as dashboard_cli
+from modelyard.deploy import cli as deploy_cli
+from modelyard.serving import cli as serving_cli
+from modelyard.streaming import cli as streaming_cli
+from modelyard.training import cli as training_cli
+
+app = typer.Typer(
+    name="modelyard",
+    help="Train, track, register, serve and watch a model: the whole MLOps loop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command()(deploy_cli.up)
+app.command()(deploy_cli.mlflow)
+app.command()(training_cli.train)
+app.command()(training_cli.promote)
+app.command()(training_cli.rollback)
+app.command()(serving_cli.serve)
+app.command()(streaming_cli.worker)
+app.command()(streaming_cli.stream)
+app.add_typer(streaming_cli.db_app, name="db")
+app.command()(dashboard_cli.ui)
+app.command()(dashboard_cli.viz)
+
+
+def main() -> None:
+    app()

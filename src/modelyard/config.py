@@ -1,0 +1,161 @@
+"""The one typed settings object for every modelyard service and command.
+
+Values come from environment variables (``MODELYARD_*`` plus MLflow's own
+``MLFLOW_TRACKING_URI``) and an optional ``.env`` file in the working folder.
+Derived values (URLs, paths under ``MODELYARD_HOME``) are computed here, once,
+so that no module reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    """Configuration of the whole stack; every field is one environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELYARD_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- state -----------------------------------------------------------------------------
+    home: Path = Field(default=Path(".modelyard"), description="State folder.")
+    data_dir: Path | None = Field(
+        default=None, description="Data folder (default: $MODELYARD_HOME/data)."
+    )
+    log_level: LogLevel = "INFO"
+
+    # --- MLflow ----------------------------------------------------------------------------
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MODELYARD_MLFLOW_TRACKING_URI"),
+        description="Tracking server URL (default: http://127.0.0.1:$MODELYARD_MLFLOW_PORT).",
+    )
+    mlflow_backend_store_uri: str | None = Field(
+        default=None,
+        description="Backend store of `modelyard mlflow` (default: SQLite in MODELYARD_HOME).",
+    )
+    mlflow_artifacts_destination: str | None = Field(
+        default=None,
+        description="Artifact root served by `modelyard mlflow` (default: MODELYARD_HOME).",
+    )
+    mlflow_allowed_hosts: str = Field(
+        default="localhost,localhost:*,127.0.0.1,127.0.0.1:*,mlflow,mlflow:*",
+        description="Host headers the MLflow server accepts (comma separated).",
+    )
+    mlflow_public_url: str | None = Field(
+        default=None, description="MLflow UI URL for links shown to people (default: tracking URI)."
+    )
+    mlflow_workers: int = Field(default=1, ge=1)
+
+    # --- model -----------------------------------------------------------------------------
+    model_name: str = "iris"
+    model_ref: str = Field(
+        default="champion", description="Alias or version served by /predict and the worker."
+    )
+    v1_model: str = Field(default="1", description="Alias or version bound to /v1/predict.")
+    v2_model: str = Field(default="champion", description="Alias or version bound to /v2/predict.")
+
+    # --- network ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    mlflow_port: int = Field(default=5000, ge=1, le=65535)
+    ui_port: int = Field(default=8050, ge=1, le=65535)
+    viz_port: int = Field(default=4141, ge=1, le=65535)
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    api_url: str | None = Field(default=None, description="API base URL as clients reach it.")
+    worker_metrics_url: str | None = Field(default=None, description="Worker /metrics URL.")
+    viz_url: str | None = Field(default=None, description="Kedro-Viz URL shown on the dashboard.")
+
+    # --- prediction API --------------------------------------------------------------------
+    api_workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    admin_key: SecretStr | None = Field(default=None, description="Key for admin actions.")
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    batching: bool = Field(default=True, description="Coalesce concurrent single-row requests.")
+    batch_max_size: int = Field(default=64, ge=1)
+    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    registry_poll_seconds: float = Field(default=10.0, ge=0, description="0 disables polling.")
+    load_retry_max_seconds: float = Field(default=30.0, gt=0)
+
+    # --- database and streaming ------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None, description="Predictions database (default: SQLite in MODELYARD_HOME)."
+    )
+    worker_batch_size: int = Field(default=1000, ge=1)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    quality_window: int = Field(default=500, ge=1, description="Rows in the rolling window.")
+    drift_window: int = Field(default=500, ge=10, description="Recent rows compared for drift.")
+    drift_threshold: float = Field(default=0.2, gt=0, description="PSI above which drift alerts.")
+    stream_rate: float = Field(default=5.0, ge=0, description="Rows per second from `stream`.")
+    stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
+
+    # --- dashboard -------------------------------------------------------------------------
+    ui_refresh_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("home", "data_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    # --- derived values --------------------------------------------------------------------
+    @property
+    def client_host(self) -> str:
+        """The address a client on this machine uses to reach a service bound to ``host``."""
+        return "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
+
+    @cached_property
+    def data_path(self) -> Path:
+        return self.data_dir if self.data_dir is not None else self.home / "data"
+
+    @cached_property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"http://{self.client_host}:{self.mlflow_port}"
+
+    @cached_property
+    def backend_store_uri(self) -> str:
+        return self.mlflow_backend_store_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @cached_property
+    def artifacts_destination(self) -> str:
+        return self.mlflow_artifacts_destination or str((self.home / "mlartifacts").resolve())
+
+    @cached_property
+    def mlflow_ui_url(self) -> str:
+        return (self.mlflow_public_url or self.tracking_uri).rstrip("/")
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'modelyard.db').resolve()}"
+
+    @cached_property
+    def api_base_url(self) -> str:
+        return (self.api_url or f"http://{self.client_host}:{self.api_port}").rstrip("/")
+
+    @cached_property
+    def worker_metrics_endpoint(self) -> str:
+        return self.worker_metrics_url or f"http://{self.client_host}:{self.worker_metrics_port}/metrics"
+
+    @cached_property
+    def viz_base_url(self) -> str:
+        return (self.viz_url or f"http://{self.client_host}:{self.viz_port}").rstrip("/")
+
+    @property
+    def admin_key_value(self) -> str | None:
+        return self.admin_key.get_secret_value() if self.admin_key else None
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read the settings now (from the environment and ``.env``), with optional overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]

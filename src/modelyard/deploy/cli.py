@@ -1,0 +1,45 @@
+"""Commands that run the stack: ``up`` (everything, locally) and ``mlflow`` (the tracking server)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from modelyard.boundary import cli_errors
+from modelyard.config import get_settings
+from modelyard.logs import configure_logging
+
+
+def up(
+    train: bool = typer.Option(True, help="Train the demo models when no champion exists."),
+    stream: bool = typer.Option(True, help="Replay the demo stream into the database."),
+    ui: bool = typer.Option(True, help="Start the dashboard."),
+    viz: bool = typer.Option(True, help="Start Kedro-Viz."),
+    timeout: float = typer.Option(180.0, help="Seconds each service may take to become healthy."),
+) -> None:
+    """Start the local stack (MLflow, training, API, worker, stream, dashboard, Kedro-Viz)."""
+    from modelyard.deploy.local_stack import StackOptions, child_env, run_stack
+    from modelyard.deploy.supervisor import Supervisor
+
+    with cli_errors():
+        settings = get_settings()
+        configure_logging("up", settings.log_level)
+        options = StackOptions(train=train, stream=stream, ui=ui, viz=viz, startup_timeout=timeout)
+        code = run_stack(settings, options, Supervisor(child_env(settings)))
+    raise typer.Exit(code)
+
+
+def mlflow() -> None:
+    """Run the MLflow tracking server with the configured stores (artifacts served over HTTP)."""
+    from modelyard.deploy.mlflow_server import mlflow_server_argv, prepare_local_stores
+
+    with cli_errors():
+        settings = get_settings()
+        configure_logging("mlflow", settings.log_level)
+        prepare_local_stores(settings)
+        argv = mlflow_server_argv(settings)
+        env = dict(os.environ)
+        env.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+        env.setdefault("DO_NOT_TRACK", "1")
+    os.execve(argv[0], argv, env)  # the server replaces this process: signals reach it directly

@@ -1,0 +1,58 @@
+"""modelyard's exception hierarchy, caught only at the boundaries.
+
+The CLI turns these into a message and a non-zero exit code; the HTTP services turn them
+into a 4xx/503 JSON body. Library code raises them and never formats them for people.
+"""
+
+from __future__ import annotations
+
+
+class ModelyardError(Exception):
+    """Base class of every error modelyard raises on purpose."""
+
+
+class ConfigError(ModelyardError):
+    """A setting or parameter has a value that cannot work."""
+
+
+class RegistryError(ModelyardError):
+    """The model registry answered with an error."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The MLflow tracking server cannot be reached."""
+
+
+class ModelNotFoundError(RegistryError):
+    """No registered model, version or alias matches the reference."""
+
+    def __init__(self, name: str, ref: str, detail: str | None = None) -> None:
+        self.name = name
+        self.ref = ref
+        message = f"model {name!r} has no version or alias {ref!r}"
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class ModelLoadError(ModelyardError):
+    """A registered model version could not be loaded or warmed up."""
+
+
+class FeatureError(ModelyardError, ValueError):
+    """An input row does not match the model's feature schema.
+
+    ``field`` names the offending feature (or None for the row as a whole) and ``row`` its
+    index in a batch, so that a client can be told exactly what to fix.
+    """
+
+    def __init__(self, reason: str, field: str | None = None, row: int | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.row = row
+        where = f"field {field!r}" if field else "input"
+        if row is not None:
+            where = f"row {row}, {where}"
+        super().__init__(f"{where}: {reason}")
+
+
+class SchemaOutOfDateError(ModelyardError):
+    """The predictions database is not at the newest migration."""

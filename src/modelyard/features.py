@@ -1,0 +1,151 @@
+"""The feature schema and the one preprocessing step shared by training, serving and scoring.
+
+A :class:`FeatureSchema` is compiled once (from the training frame, or from a logged model's
+signature) and then turns rows — dicts from JSON, or a DataFrame — into the float matrix the
+model takes, rejecting missing, extra, wrong-typed and non-finite values with a
+:class:`~modelyard.errors.FeatureError` that names the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelyard.errors import FeatureError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_NUMERIC_SPEC_TYPES = {"double", "float", "long", "integer"}
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Ordered numeric feature names; the model sees them as float64 columns in this order."""
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("a feature schema needs at least one feature")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"duplicate feature names in {self.names}")
+        object.__setattr__(self, "_index", {n: i for i, n in enumerate(self.names)})
+
+    @property
+    def index(self) -> dict[str, int]:
+        return self._index  # type: ignore[attr-defined,no-any-return]
+
+    @classmethod
+    def from_signature(cls, signature: Any) -> FeatureSchema:
+        """Compile from an MLflow model signature whose inputs are named numeric columns."""
+        inputs = getattr(signature, "inputs", None)
+        if inputs is None:
+            raise ValueError("the model was logged without an input signature")
+        names: list[str] = []
+        for spec in inputs.inputs:
+            kind = str(getattr(spec, "type", "")).lower().split(".")[-1]
+            name = getattr(spec, "name", None)
+            if not name:
+                raise ValueError("the model's input signature has unnamed columns")
+            if kind not in _NUMERIC_SPEC_TYPES:
+                raise ValueError(f"feature {name!r} has type {kind!r}; only numbers are supported")
+            names.append(str(name))
+        return cls(tuple(names))
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON description used in service info and OpenAPI examples."""
+        return {
+            "type": "object",
+            "required": list(self.names),
+            "properties": {n: {"type": "number"} for n in self.names},
+            "additionalProperties": False,
+        }
+
+    # --- rows → matrix ---------------------------------------------------------------------
+    def row_to_vector(self, row: Any, row_index: int | None = None) -> np.ndarray:
+        """One JSON object → a float64 vector, or FeatureError naming the bad field."""
+        out = np.empty(len(self.names), dtype=np.float64)
+        self._fill(out, row, row_index)
+        return out
+
+    def rows_to_matrix(self, rows: Sequence[Any]) -> np.ndarray:
+        """A batch of JSON objects → an (n, features) float64 matrix."""
+        if len(rows) == 0:
+            raise FeatureError("the batch is empty; send at least one record", field="records")
+        out = np.empty((len(rows), len(self.names)), dtype=np.float64)
+        for i, row in enumerate(rows):
+            self._fill(out[i], row, i)
+        return out
+
+    def _fill(self, out: np.ndarray, row: Any, row_index: int | None) -> None:
+        if not isinstance(row, Mapping):
+            raise FeatureError(
+                f"expected an object with the features {list(self.names)}, "
+                f"got {type(row).__name__}",
+                row=row_index,
+            )
+        if len(row) != len(self.names) or any(k not in self.index for k in row):
+            self._raise_key_error(row, row_index)
+        for name, value in row.items():
+            out[self.index[name]] = _to_float(value, name, row_index)
+
+    def _raise_key_error(self, row: Mapping[str, Any], row_index: int | None) -> None:
+        for name in self.names:
+            if name not in row:
+                raise FeatureError("required feature is missing", field=name, row=row_index)
+        for key in row:
+            if key not in self.index:
+                raise FeatureError(
+                    f"unknown feature; expected only {list(self.names)}",
+                    field=str(key),
+                    row=row_index,
+                )
+
+    def frame_to_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """A DataFrame with (at least) the feature columns → the model's float64 matrix."""
+        missing = [n for n in self.names if n not in frame.columns]
+        if missing:
+            raise FeatureError("required feature is missing", field=missing[0])
+        matrix = np.empty((len(frame), len(self.names)), dtype=np.float64)
+        for j, name in enumerate(self.names):
+            column = frame[name]
+            if column.dtype.kind not in "fiu":
+                try:
+                    column = column.astype(np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise FeatureError("expected a number", field=name) from exc
+            matrix[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(matrix)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise FeatureError("expected a finite number", field=self.names[col], row=row)
+        return matrix
+
+    def validate_rows(self, rows: Iterable[Any]) -> list[FeatureError | None]:
+        """Check each row on its own: None where it is valid, the error where it is not."""
+        out: list[FeatureError | None] = []
+        buf = np.empty(len(self.names), dtype=np.float64)
+        for i, row in enumerate(rows):
+            try:
+                self._fill(buf, row, i)
+            except FeatureError as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+        return out
+
+
+def _to_float(value: Any, name: str, row_index: int | None) -> float:
+    # bool is an int subclass: a JSON true is not a measurement.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "null" if value is None else type(value).__name__
+        raise FeatureError(f"expected a number, got {kind}", field=name, row=row_index)
+    number = float(value)
+    if not math.isfinite(number):
+        raise FeatureError("expected a finite number", field=name, row=row_index)
+    return number

@@ -1,0 +1,261 @@
+"""The MLflow model registry as modelyard uses it: versions, aliases, promotion history.
+
+Every service reaches MLflow through this module and only over ``MLFLOW_TRACKING_URI``.
+Promotion moves the ``champion`` alias and records when it happened, so that the
+dashboard can show it and ``rollback`` can undo it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
+    from modelyard.config import Settings
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_TAG = "modelyard.champion_history"
+PROMOTED_AT_TAG = "modelyard.promoted_at"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered model version, flattened for display and serving."""
+
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    created_at: float
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Metrics the training pipeline tagged the version with (``metric.<name>``)."""
+        out: dict[str, float] = {}
+        for key, value in self.tags.items():
+            if key.startswith("metric."):
+                try:
+                    out[key.removeprefix("metric.")] = float(value)
+                except ValueError:
+                    continue
+        return out
+
+    @property
+    def promoted_at(self) -> float | None:
+        value = self.tags.get(PROMOTED_AT_TAG)
+        return float(value) if value else None
+
+    @classmethod
+    def from_mlflow(cls, mv: ModelVersion) -> VersionInfo:
+        return cls(
+            name=mv.name,
+            version=str(mv.version),
+            run_id=mv.run_id,
+            aliases=tuple(sorted(getattr(mv, "aliases", None) or ())),
+            created_at=(mv.creation_timestamp or 0) / 1000.0,
+            tags=dict(mv.tags or {}),
+            source=mv.source,
+        )
+
+
+def _is_unreachable(exc: Exception) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return any(
+        marker in text
+        for marker in ("ConnectionError", "Max retries", "Connection refused", "timed out")
+    )
+
+
+def _is_not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"} or (
+        "not found" in str(exc).lower()
+    )
+
+
+class Registry:
+    """The registered model ``name`` in the MLflow server at ``tracking_uri``."""
+
+    def __init__(self, tracking_uri: str, name: str, client: MlflowClient | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.name = name
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        return cls(settings.tracking_uri, settings.model_name)
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RegistryError:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise RegistryUnavailableError(
+                    f"MLflow at {self.tracking_uri} is unreachable ({what})"
+                ) from exc
+            raise
+
+    # --- reading ---------------------------------------------------------------------------
+    def resolve(self, ref: str) -> VersionInfo:
+        """Find the version a reference names: a version number or an alias."""
+        ref = ref.strip()
+        if not ref:
+            raise ModelNotFoundError(self.name, ref, "empty reference")
+        try:
+            if ref.isdigit():
+                mv = self._call("get version", self.client.get_model_version, self.name, ref)
+            else:
+                mv = self._call(
+                    "get alias", self.client.get_model_version_by_alias, self.name, ref
+                )
+        except RegistryUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise ModelNotFoundError(self.name, ref) from exc
+            raise RegistryError(f"resolving {self.name}@{ref}: {exc}") from exc
+        return VersionInfo.from_mlflow(mv)
+
+    def find(self, ref: str) -> VersionInfo | None:
+        """Like :meth:`resolve`, but None when nothing matches."""
+        try:
+            return self.resolve(ref)
+        except ModelNotFoundError:
+            return None
+
+    def champion(self) -> VersionInfo | None:
+        return self.find(CHAMPION)
+
+    def versions(self) -> list[VersionInfo]:
+        """All versions of the model, newest first (empty when it is not registered)."""
+        try:
+            found = self._call(
+                "search versions",
+                self.client.search_model_versions,
+                f"name = '{self.name}'",
+                max_results=1000,
+            )
+        except RegistryUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                return []
+            raise RegistryError(f"listing versions of {self.name}: {exc}") from exc
+        # search results may omit aliases on some stores: fetch each version fully.
+        infos = [VersionInfo.from_mlflow(mv) for mv in found]
+        aliases = self.aliases()
+        infos = [
+            VersionInfo(
+                name=i.name,
+                version=i.version,
+                run_id=i.run_id,
+                aliases=tuple(sorted(a for a, v in aliases.items() if v == i.version)),
+                created_at=i.created_at,
+                tags=i.tags,
+                source=i.source,
+            )
+            for i in infos
+        ]
+        return sorted(infos, key=lambda i: int(i.version), reverse=True)
+
+    def aliases(self) -> dict[str, str]:
+        """Alias → version of the registered model (empty when it is not registered)."""
+        try:
+            rm = self._call("get model", self.client.get_registered_model, self.name)
+        except RegistryUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                return {}
+            raise RegistryError(f"reading {self.name}: {exc}") from exc
+        return {alias: str(version) for alias, version in (rm.aliases or {}).items()}
+
+    def history(self) -> list[str]:
+        """Versions that held ``champion`` before the current one, oldest first."""
+        try:
+            rm = self._call("get model", self.client.get_registered_model, self.name)
+        except RegistryUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                return []
+            raise RegistryError(f"reading {self.name}: {exc}") from exc
+        raw = (rm.tags or {}).get(HISTORY_TAG)
+        try:
+            parsed = json.loads(raw) if raw else []
+        except json.JSONDecodeError:
+            return []
+        return [str(v) for v in parsed] if isinstance(parsed, list) else []
+
+    # --- writing ---------------------------------------------------------------------------
+    def set_alias(self, alias: str, version: str) -> VersionInfo:
+        info = self.resolve(str(version))
+        self._call(
+            "set alias", self.client.set_registered_model_alias, self.name, alias, info.version
+        )
+        log.info("alias %s@%s -> version %s", self.name, alias, info.version)
+        return self.resolve(info.version)
+
+    def promote(self, version: str, *, record_history: bool = True) -> VersionInfo:
+        """Move ``champion`` to ``version``; remember the previous holder for rollback."""
+        target = self.resolve(str(version))
+        current = self.champion()
+        if current is not None and current.version == target.version:
+            return current
+        if record_history and current is not None:
+            self._write_history([*self.history(), current.version])
+        self._call(
+            "tag version",
+            self.client.set_model_version_tag,
+            self.name,
+            target.version,
+            PROMOTED_AT_TAG,
+            f"{time.time():.3f}",
+        )
+        return self.set_alias(CHAMPION, target.version)
+
+    def rollback(self) -> VersionInfo:
+        """Give ``champion`` back to the version that held it before the current one."""
+        history = self.history()
+        current = self.champion()
+        while history:
+            previous = history.pop()
+            if current is not None and previous == current.version:
+                continue
+            if self.find(previous) is None:
+                continue
+            self._write_history(history)
+            return self.promote(previous, record_history=False)
+        raise RegistryError(f"model {self.name!r} has no earlier champion to roll back to")
+
+    def _write_history(self, versions: list[str]) -> None:
+        self._call(
+            "tag model",
+            self.client.set_registered_model_tag,
+            self.name,
+            HISTORY_TAG,
+            json.dumps(versions[-50:]),
+        )

@@ -1,0 +1,115 @@
+"""Helpers for tests that start real processes and talk to them over loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(**values: object) -> dict[str, str]:
+    """The test process's environment plus ``values`` (None removes a variable).
+
+    The venv's bin comes first on PATH (``mlflow`` and ``modelyard`` resolve to it) and
+    telemetry is off, as on a user's machine with the documented settings.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        KEDRO_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+        MLFLOW_ENABLE_TELEMETRY="false",
+        PYTHONUNBUFFERED="1",
+    )
+    for key, value in values.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return env
+
+
+def wait_for_http(url: str, timeout: float = 60.0, status: int = 200,
+                  proc: subprocess.Popen[bytes] | None = None) -> httpx.Response:
+    """Poll ``url`` until it answers ``status``; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.status_code == status:
+                return response
+            last = response.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last!r})")
+
+
+def start_process(argv: list[str], env: Mapping[str, str], log_path: Path,
+                  cwd: Path = REPO_ROOT) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own process group with output to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = log_path.open("ab")
+    return subprocess.Popen(
+        argv, cwd=cwd, env=dict(env), stdout=handle, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """SIGTERM the process group, then SIGKILL it if it has not exited in ``timeout``."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers left in the group
+    return proc.returncode
+
+
+def modelyard_argv(*args: str) -> list[str]:
+    return [str(VENV_BIN / "modelyard"), *args]
+
+
+@contextlib.contextmanager
+def running(argv: list[str], env: Mapping[str, str], log_path: Path,
+            ready_url: str | None = None, timeout: float = 90.0
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a service for the duration of a ``with`` block; its log is printed on failure."""
+    proc = start_process(argv, env, log_path)
+    try:
+        if ready_url is not None:
+            try:
+                wait_for_http(ready_url, timeout=timeout, proc=proc)
+            except (TimeoutError, RuntimeError):
+                print(log_path.read_text(errors="replace")[-5000:])
+                raise
+        yield proc
+    finally:
+        stop_process(proc)
