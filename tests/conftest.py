@@ -9,41 +9,18 @@ RandomForest, which becomes champion. Tests that move aliases must use
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from modelyard.config import Settings
-from support import free_port, modelyard_argv, running, service_env
+from support import MlflowServer, TrainedRegistry, free_port, modelyard_argv, running, service_env
 
 BASELINE = {"model": {"estimator": "logistic_regression"}}
 STRONGER = {"model": {"estimator": "random_forest"}}
-
-
-@dataclass(frozen=True)
-class MlflowServer:
-    url: str
-    home: Path
-
-
-@dataclass(frozen=True)
-class TrainedRegistry:
-    tracking_uri: str
-    model_name: str
-    baseline_version: str
-    champion_version: str
-
-    def env(self, home: Path, **values: object) -> dict[str, str]:
-        """Environment for a modelyard process that uses this registry and ``home``."""
-        return service_env(
-            MLFLOW_TRACKING_URI=self.tracking_uri,
-            MODELYARD_MODEL_NAME=self.model_name,
-            MODELYARD_HOME=home,
-            **values,
-        )
 
 
 @pytest.fixture(scope="session")
@@ -55,14 +32,20 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory,
-                  artifacts_dir: Path) -> Iterator[MlflowServer]:
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> Iterator[MlflowServer]:
     home = tmp_path_factory.mktemp("mlflow-home")
     port = free_port()
     env = service_env(MODELYARD_HOME=home, MODELYARD_MLFLOW_PORT=port)
     url = f"http://127.0.0.1:{port}"
-    with running(modelyard_argv("mlflow"), env, artifacts_dir / "logs" / "mlflow.log",
-                 ready_url=f"{url}/health", timeout=120):
+    with running(
+        modelyard_argv("mlflow"),
+        env,
+        artifacts_dir / "logs" / f"mlflow-{os.getpid()}.log",
+        ready_url=f"{url}/health",
+        timeout=300,
+    ):
         yield MlflowServer(url=url, home=home)
 
 
@@ -95,9 +78,10 @@ def _train_pair(tracking_uri: str, model_name: str, home: Path) -> TrainedRegist
 
 
 @pytest.fixture(scope="session")
-def trained_registry(mlflow_server: MlflowServer,
-                     tmp_path_factory: pytest.TempPathFactory) -> TrainedRegistry:
-    """iris v1 (LogisticRegression baseline) and v2 (RandomForest, champion). Do not move aliases."""
+def trained_registry(
+    mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory
+) -> TrainedRegistry:
+    """iris v1 (LogisticRegression baseline), v2 (RandomForest, champion). Do not move aliases."""
     return _train_pair(mlflow_server.url, "iris", tmp_path_factory.mktemp("train-home"))
 
 

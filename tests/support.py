@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -47,8 +48,9 @@ def service_env(**values: object) -> dict[str, str]:
     return env
 
 
-def wait_for_http(url: str, timeout: float = 60.0, status: int = 200,
-                  proc: subprocess.Popen[bytes] | None = None) -> httpx.Response:
+def wait_for_http(
+    url: str, timeout: float = 60.0, status: int = 200, proc: subprocess.Popen[bytes] | None = None
+) -> httpx.Response:
     """Poll ``url`` until it answers ``status``; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -66,13 +68,18 @@ def wait_for_http(url: str, timeout: float = 60.0, status: int = 200,
     raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last!r})")
 
 
-def start_process(argv: list[str], env: Mapping[str, str], log_path: Path,
-                  cwd: Path = REPO_ROOT) -> subprocess.Popen[bytes]:
+def start_process(
+    argv: list[str], env: Mapping[str, str], log_path: Path, cwd: Path = REPO_ROOT
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own process group with output to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handle = log_path.open("ab")
     return subprocess.Popen(
-        argv, cwd=cwd, env=dict(env), stdout=handle, stderr=subprocess.STDOUT,
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -98,9 +105,13 @@ def modelyard_argv(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(argv: list[str], env: Mapping[str, str], log_path: Path,
-            ready_url: str | None = None, timeout: float = 90.0
-            ) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    argv: list[str],
+    env: Mapping[str, str],
+    log_path: Path,
+    ready_url: str | None = None,
+    timeout: float = 90.0,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a service for the duration of a ``with`` block; its log is printed on failure."""
     proc = start_process(argv, env, log_path)
     try:
@@ -113,3 +124,26 @@ def running(argv: list[str], env: Mapping[str, str], log_path: Path,
         yield proc
     finally:
         stop_process(proc)
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    url: str
+    home: Path
+
+
+@dataclass(frozen=True)
+class TrainedRegistry:
+    tracking_uri: str
+    model_name: str
+    baseline_version: str
+    champion_version: str
+
+    def env(self, home: Path, **values: object) -> dict[str, str]:
+        """Environment for a modelyard process that uses this registry and ``home``."""
+        return service_env(
+            MLFLOW_TRACKING_URI=self.tracking_uri,
+            MODELYARD_MODEL_NAME=self.model_name,
+            MODELYARD_HOME=home,
+            **values,
+        )

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default=None, description="Data folder (default: $MODELYARD_HOME/data)."
     )
     log_level: LogLevel = "INFO"
+    kedro_project: Path | None = Field(
+        default=None,
+        description="Kedro project folder holding conf/ (default: the checkout modelyard runs from).",
+    )
 
     # --- MLflow ----------------------------------------------------------------------------
     mlflow_tracking_uri: str | None = Field(
@@ -58,6 +62,8 @@ class Settings(BaseSettings):
         default=None, description="MLflow UI URL for links shown to people (default: tracking URI)."
     )
     mlflow_workers: int = Field(default=1, ge=1)
+    mlflow_http_retries: int = Field(default=2, ge=0, description="Client retries per request.")
+    mlflow_http_timeout: int = Field(default=30, ge=1, description="Client request timeout (s).")
 
     # --- model -----------------------------------------------------------------------------
     model_name: str = "iris"
@@ -95,6 +101,9 @@ class Settings(BaseSettings):
     )
     worker_batch_size: int = Field(default=1000, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_monitor_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds between live quality/drift snapshots."
+    )
     quality_window: int = Field(default=500, ge=1, description="Rows in the rolling window.")
     drift_window: int = Field(default=500, ge=10, description="Recent rows compared for drift.")
     drift_threshold: float = Field(default=0.2, gt=0, description="PSI above which drift alerts.")
@@ -103,6 +112,9 @@ class Settings(BaseSettings):
 
     # --- dashboard -------------------------------------------------------------------------
     ui_refresh_seconds: float = Field(default=5.0, gt=0)
+    ui_lag_warning_seconds: float = Field(
+        default=30.0, gt=0, description="Worker queue lag the dashboard shows amber above."
+    )
 
     @field_validator("home", "data_dir")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -89,14 +90,32 @@ def _is_not_found(exc: Exception) -> bool:
 class Registry:
     """The registered model ``name`` in the MLflow server at ``tracking_uri``."""
 
-    def __init__(self, tracking_uri: str, name: str, client: MlflowClient | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        name: str,
+        client: MlflowClient | None = None,
+        *,
+        http_retries: int = 2,
+        http_timeout: int = 30,
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.name = name
         self._client = client
+        # MLflow's client reads its HTTP policy from the process environment on every call;
+        # its defaults (7 retries, exponential backoff) would hide an outage for minutes.
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(http_retries)
+        os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(http_timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
-        return cls(settings.tracking_uri, settings.model_name)
+        return cls(
+            settings.tracking_uri,
+            settings.model_name,
+            http_retries=settings.mlflow_http_retries,
+            http_timeout=settings.mlflow_http_timeout,
+        )
 
     @property
     def client(self) -> MlflowClient:

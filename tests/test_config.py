@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from modelyard.config import Settings
+
+
+def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for key in list(__import__("os").environ):
+        if key.startswith("MODELYARD_") or key == "MLFLOW_TRACKING_URI":
+            monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_defaults_work_on_a_laptop(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = make(monkeypatch)
+    assert s.home == Path(".modelyard")
+    assert s.model_name == "iris"
+    assert (s.api_port, s.mlflow_port, s.ui_port, s.viz_port, s.worker_metrics_port) == (
+        8000,
+        5000,
+        8050,
+        4141,
+        9101,
+    )
+    assert s.host == "127.0.0.1"
+    assert s.tracking_uri == "http://127.0.0.1:5000"
+    assert s.backend_store_uri.startswith("sqlite:///") and s.backend_store_uri.endswith(
+        ".modelyard/mlflow.db"
+    )
+    assert s.db_url.endswith(".modelyard/modelyard.db")
+    assert (s.model_ref, s.v1_model, s.v2_model) == ("champion", "1", "champion")
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = make(
+        monkeypatch,
+        MODELYARD_HOME=str(tmp_path),
+        MLFLOW_TRACKING_URI="http://mlflow:5000",
+        MODELYARD_DATABASE_URL="postgresql://u:p@db/predictions",
+        MODELYARD_HOST="0.0.0.0",
+        MODELYARD_API_PORT="9000",
+        MODELYARD_ADMIN_KEY="s3cret",
+    )
+    assert s.tracking_uri == "http://mlflow:5000"
+    assert s.db_url == "postgresql://u:p@db/predictions"
+    assert s.client_host == "127.0.0.1"
+    assert s.api_base_url == "http://127.0.0.1:9000"
+    assert s.admin_key_value == "s3cret"
+    assert "s3cret" not in repr(s)
+    assert s.backend_store_uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    make(monkeypatch)
+    env_file = tmp_path / ".env"
+    env_file.write_text("MODELYARD_MODEL_NAME=wine\nMODELYARD_UI_PORT=8123\n")
+    s = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert (s.model_name, s.ui_port) == ("wine", 8123)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("MODELYARD_API_PORT", "99999"),
+        ("MODELYARD_API_PORT", "web"),
+        ("MODELYARD_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        make(monkeypatch, **{key: value})
+    assert key.removeprefix("MODELYARD_").lower() in str(excinfo.value)
