@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from support import TrainedRegistry
 from modelyard.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
 from modelyard.registry import CHALLENGER, CHAMPION, Registry
-from support import free_port
+from support import TrainedRegistry, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,7 @@ work without the training stack.
 
 from __future__ import annotations
 
+import click
 import typer
 
 from modelyard.dashboard import cli as dashboard_cli
@@ -34,6 +35,11 @@ app.command()(streaming_cli.stream)
 app.add_typer(streaming_cli.db_app, name="db")
 app.command()(dashboard_cli.ui)
 app.command()(dashboard_cli.viz)
+
+
+# Kedro's own CLI (`kedro run` in this project) looks for a click group named `cli` in the
+# package's cli module to add project commands; modelyard adds none there.
+cli = click.Group(name="modelyard-kedro", help="No project-specific Kedro commands.")
 
 
 def main() -> None:

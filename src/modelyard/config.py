@@ -34,10 +34,10 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(
         default=None, description="Data folder (default: $MODELYARD_HOME/data)."
     )
-    log_level: LogLevel = "INFO"
+    log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     kedro_project: Path | None = Field(
         default=None,
-        description="Kedro project folder holding conf/ (default: the checkout modelyard runs from).",
+        description="Kedro project folder with conf/ (default: the checkout modelyard runs from).",
     )
 
     # --- MLflow ----------------------------------------------------------------------------
@@ -61,12 +61,12 @@ class Settings(BaseSettings):
     mlflow_public_url: str | None = Field(
         default=None, description="MLflow UI URL for links shown to people (default: tracking URI)."
     )
-    mlflow_workers: int = Field(default=1, ge=1)
+    mlflow_workers: int = Field(default=1, ge=1, description="`modelyard mlflow` server processes.")
     mlflow_http_retries: int = Field(default=2, ge=0, description="Client retries per request.")
     mlflow_http_timeout: int = Field(default=30, ge=1, description="Client request timeout (s).")
 
     # --- model -----------------------------------------------------------------------------
-    model_name: str = "iris"
+    model_name: str = Field(default="iris", description="Registered model name.")
     model_ref: str = Field(
         default="champion", description="Alias or version served by /predict and the worker."
     )
@@ -74,12 +74,14 @@ class Settings(BaseSettings):
     v2_model: str = Field(default="champion", description="Alias or version bound to /v2/predict.")
 
     # --- network ---------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=1, le=65535)
-    mlflow_port: int = Field(default=5000, ge=1, le=65535)
-    ui_port: int = Field(default=8050, ge=1, le=65535)
-    viz_port: int = Field(default=4141, ge=1, le=65535)
-    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address every service binds.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Prediction API port.")
+    mlflow_port: int = Field(default=5000, ge=1, le=65535, description="MLflow server port.")
+    ui_port: int = Field(default=8050, ge=1, le=65535, description="Dashboard port.")
+    viz_port: int = Field(default=4141, ge=1, le=65535, description="Kedro-Viz port.")
+    worker_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="Worker /metrics port (0: off)."
+    )
     api_url: str | None = Field(default=None, description="API base URL as clients reach it.")
     worker_metrics_url: str | None = Field(default=None, description="Worker /metrics URL.")
     viz_url: str | None = Field(default=None, description="Kedro-Viz URL shown on the dashboard.")
@@ -87,20 +89,28 @@ class Settings(BaseSettings):
     # --- prediction API --------------------------------------------------------------------
     api_workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
     admin_key: SecretStr | None = Field(default=None, description="Key for admin actions.")
-    max_batch_rows: int = Field(default=10_000, ge=1)
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows in one request.")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body (bytes)."
+    )
     batching: bool = Field(default=True, description="Coalesce concurrent single-row requests.")
-    batch_max_size: int = Field(default=64, ge=1)
-    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    batch_max_size: int = Field(default=64, ge=1, description="Most rows per coalesced call.")
+    batch_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="Longest a row waits for others to join its batch."
+    )
     registry_poll_seconds: float = Field(default=10.0, ge=0, description="0 disables polling.")
-    load_retry_max_seconds: float = Field(default=30.0, gt=0)
+    load_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest pause between model load retries."
+    )
 
     # --- database and streaming ------------------------------------------------------------
     database_url: str | None = Field(
         default=None, description="Predictions database (default: SQLite in MODELYARD_HOME)."
     )
-    worker_batch_size: int = Field(default=1000, ge=1)
-    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_batch_size: int = Field(default=1000, ge=1, description="Most rows per scored batch.")
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="Worker poll interval when idle."
+    )
     worker_monitor_seconds: float = Field(
         default=10.0, gt=0, description="Seconds between live quality/drift snapshots."
     )
@@ -111,7 +121,7 @@ class Settings(BaseSettings):
     stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
 
     # --- dashboard -------------------------------------------------------------------------
-    ui_refresh_seconds: float = Field(default=5.0, gt=0)
+    ui_refresh_seconds: float = Field(default=5.0, gt=0, description="Dashboard refresh interval.")
     ui_lag_warning_seconds: float = Field(
         default=30.0, gt=0, description="Worker queue lag the dashboard shows amber above."
     )
@@ -157,7 +167,10 @@ class Settings(BaseSettings):
 
     @cached_property
     def worker_metrics_endpoint(self) -> str:
-        return self.worker_metrics_url or f"http://{self.client_host}:{self.worker_metrics_port}/metrics"
+        return (
+            self.worker_metrics_url
+            or f"http://{self.client_host}:{self.worker_metrics_port}/metrics"
+        )
 
     @cached_property
     def viz_base_url(self) -> str:

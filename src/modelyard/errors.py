@@ -56,3 +56,7 @@ class FeatureError(ModelyardError, ValueError):
 
 class SchemaOutOfDateError(ModelyardError):
     """The predictions database is not at the newest migration."""
+
+
+class DatabaseUnavailableError(ModelyardError):
+    """The predictions database cannot be reached (or stays locked)."""

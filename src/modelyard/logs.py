@@ -15,5 +15,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "httpcore", "alembic.runtime.migration", "git"):
+    for noisy in ("urllib3", "httpx", "httpcore", "alembic.runtime", "git"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -122,7 +122,9 @@ class Registry:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self._client = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            )
         return self._client
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -147,9 +149,7 @@ class Registry:
             if ref.isdigit():
                 mv = self._call("get version", self.client.get_model_version, self.name, ref)
             else:
-                mv = self._call(
-                    "get alias", self.client.get_model_version_by_alias, self.name, ref
-                )
+                mv = self._call("get alias", self.client.get_model_version_by_alias, self.name, ref)
         except RegistryUnavailableError:
             raise
         except Exception as exc:

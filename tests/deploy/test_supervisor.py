@@ -39,7 +39,11 @@ def test_output_is_prefixed_and_one_shot_exit_codes_returned() -> None:
 def test_stop_all_kills_the_whole_group() -> None:
     sup = Supervisor(dict(os.environ), out=io.StringIO())
     # a child that starts a grandchild which ignores nothing and sleeps
-    code = "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); print('up', flush=True); time.sleep(60)"
+    code = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print('up', flush=True); time.sleep(60)"
+    )
     child = sup.start("svc", [PY, "-c", code])
     time.sleep(1.0)
     pgid = child.process.pid

@@ -1,12 +1,15 @@
 """Running the Alembic migrations shipped inside the package, and checking the schema.
 
-``modelyard db upgrade`` calls :func:`upgrade`; every service that uses the database calls
-:func:`check_schema` at start-up and refuses to run on a database that is behind.
+``modelyard db upgrade`` calls :func:`upgrade_database`; every service that uses the
+database calls :func:`check_schema` at start-up and refuses to run on a database that is
+behind, with a message that says to run ``modelyard db upgrade``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -14,13 +17,30 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from modelyard.errors import SchemaOutOfDateError
+from modelyard.errors import DatabaseUnavailableError, SchemaOutOfDateError
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE_HINT = "run `modelyard db upgrade`"
+
+
+def safe_url(engine: Engine) -> str:
+    """The engine's URL with any password masked."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def _reachable(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        first = str(exc.orig or exc).strip().splitlines()
+        raise DatabaseUnavailableError(
+            f"cannot use the database {safe_url(engine)}: {first[0] if first else exc}"
+        ) from exc
 
 
 def _config() -> Config:
@@ -37,44 +57,40 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
+def read_revision(engine: Engine) -> str | None:
     """The migration the database is at (None for an empty database)."""
-    with engine.connect() as conn:
+    with _reachable(engine), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> str:
+def upgrade_database(engine: Engine, revision: str = "head") -> str:
     """Bring the database to ``revision`` (default: the newest); returns the revision reached."""
     config = _config()
-    with engine.begin() as conn:
+    with _reachable(engine), engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-    reached = current_revision(engine) or "base"
-    log.info("database %s is at revision %s", engine.url.render_as_string(), reached)
+    reached = read_revision(engine) or "base"
+    log.info("database %s is at revision %s", safe_url(engine), reached)
     return reached
 
 
-def downgrade(engine: Engine, revision: str) -> str:
+def downgrade_database(engine: Engine, revision: str) -> str:
+    """Take the database back to ``revision`` ("base": drop everything)."""
     config = _config()
-    with engine.begin() as conn:
+    with _reachable(engine), engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
-    return current_revision(engine) or "base"
+    return read_revision(engine) or "base"
 
 
 def check_schema(engine: Engine) -> str:
-    """Raise SchemaOutOfDateError unless the database is at the newest migration."""
-    try:
-        current = current_revision(engine)
-    except Exception as exc:
-        raise SchemaOutOfDateError(
-            f"cannot read the schema version of {engine.url.render_as_string()}: {exc}"
-        ) from exc
+    """The current revision; SchemaOutOfDateError unless it is the newest migration."""
+    current = read_revision(engine)
     head = head_revision()
     if current != head:
         found = "an empty database" if current is None else f"revision {current}"
         raise SchemaOutOfDateError(
-            f"the database {engine.url.render_as_string()} is at {found}, "
-            f"this modelyard needs {head}: {UPGRADE_HINT}"
+            f"the database {safe_url(engine)} is at {found}, this modelyard needs "
+            f"revision {head}: {UPGRADE_HINT}"
         )
     return current

@@ -1,4 +1,4 @@
-"""Commands that run the stack: ``up`` (everything, locally) and ``mlflow`` (the tracking server)."""
+"""Commands that run the stack: ``up`` (everything, locally) and ``mlflow`` (tracking server)."""
 
 from __future__ import annotations
 
@@ -42,4 +42,5 @@ def mlflow() -> None:
         env = dict(os.environ)
         env.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
         env.setdefault("DO_NOT_TRACK", "1")
-    os.execve(argv[0], argv, env)  # the server replaces this process: signals reach it directly
+    # the server replaces this process, so signals reach it directly
+    os.execve(argv[0], argv, env)  # noqa: S606

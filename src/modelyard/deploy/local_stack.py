@@ -90,8 +90,9 @@ def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor)
             crashed = supervisor.first_exited()
             if crashed is not None:
                 supervisor._echo(
-                    "up", f"{crashed.name} exited with code {crashed.process.returncode}; "
-                    "stopping the stack"
+                    "up",
+                    f"{crashed.name} exited with code {crashed.process.returncode}; "
+                    "stopping the stack",
                 )
                 return 1
         return 0

@@ -98,8 +98,9 @@ class Supervisor:
         self.children.remove(child)
         return child.process.returncode
 
-    def wait_healthy(self, child: Child, timeout: float,
-                     ok: Callable[[httpx.Response], bool] | None = None) -> float:
+    def wait_healthy(
+        self, child: Child, timeout: float, ok: Callable[[httpx.Response], bool] | None = None
+    ) -> float:
         """Poll the child's health URL until it answers 200; seconds it took."""
         assert child.health_url is not None
         started = time.monotonic()

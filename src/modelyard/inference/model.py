@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,22 +74,65 @@ class LoadedModel:
             )
 
 
-def _sklearn_predictor(estimator: Any) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
+def _takes_matrix(estimator: Any, names: tuple[str, ...]) -> bool:
+    """Let a fitted estimator take a bare matrix whose columns are ``names``, in order.
+
+    scikit-learn remembers the column names it was fitted with and warns (on every call)
+    when given a numpy matrix. When those names are exactly the schema's, in its order,
+    they carry no information the matrix lacks, so they are dropped. Anything that selects
+    columns by name (a ColumnTransformer) keeps them, and then gets a DataFrame.
+    """
+    parts = [step for _, step in getattr(estimator, "steps", None) or []] or [estimator]
+    for part in parts:
+        fitted = getattr(part, "feature_names_in_", None)
+        if fitted is None:
+            continue
+        if type(part).__name__ == "ColumnTransformer" or tuple(map(str, fitted)) != names:
+            return False
+    for part in parts:
+        if "feature_names_in_" in vars(part):
+            del part.feature_names_in_
+    return True
+
+
+def _sklearn_predictor(
+    estimator: Any, schema: FeatureSchema | None = None
+) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
+    import sklearn
+
     classes = tuple(getattr(estimator, "classes_", ()))
+    prepare: Callable[[np.ndarray], Any] = _identity
+    if schema is not None and not _takes_matrix(estimator, schema.names):
+        import pandas as pd
+
+        columns = list(schema.names)
+
+        def prepare(matrix: np.ndarray) -> Any:
+            return pd.DataFrame(matrix, columns=columns)
+
     if hasattr(estimator, "predict_proba") and classes:
         class_array = np.asarray(classes, dtype=object)
 
         def predict(matrix: np.ndarray) -> Scores:
-            proba = np.asarray(estimator.predict_proba(matrix), dtype=np.float64)
+            # Matrices come from FeatureSchema, which already refused non-finite values.
+            with sklearn.config_context(assume_finite=True):
+                raw = estimator.predict_proba(prepare(matrix))
+            proba = np.asarray(raw, dtype=np.float64)
             labels = class_array[proba.argmax(axis=1)].tolist()
             return Scores(labels, proba)
 
         return predict, classes
 
     def predict_labels(matrix: np.ndarray) -> Scores:
-        return Scores(np.asarray(estimator.predict(matrix)).tolist(), None)
+        with sklearn.config_context(assume_finite=True):
+            raw = estimator.predict(prepare(matrix))
+        return Scores(np.asarray(raw).tolist(), None)
 
     return predict_labels, classes
+
+
+def _identity(matrix: np.ndarray) -> np.ndarray:
+    return matrix
 
 
 def _pyfunc_predictor(model: Any, schema: FeatureSchema) -> Callable[[np.ndarray], Scores]:
@@ -105,21 +149,32 @@ def _pyfunc_predictor(model: Any, schema: FeatureSchema) -> Callable[[np.ndarray
 
 
 def _download(uri: str, target: Path) -> Path:
-    """Download a model's artifacts once into ``target`` (atomically), then reuse them."""
+    """Download a model's artifacts once into ``target`` (atomically), then reuse them.
+
+    Several processes (API workers, the streaming worker) may download the same version at
+    once: each downloads into a folder of its own and renames it into place; the first
+    rename wins and the others keep the winner's copy.
+    """
     import mlflow.artifacts
 
     if (target / "MLmodel").exists():
         return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(partial))
-    found = next(partial.rglob("MLmodel"), None)
-    if found is None:
-        raise ModelLoadError(f"{uri} has no MLmodel file")
-    shutil.rmtree(target, ignore_errors=True)
-    found.parent.rename(target)
-    shutil.rmtree(partial, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(partial))
+        found = next(partial.rglob("MLmodel"), None)
+        if found is None:
+            raise ModelLoadError(f"{uri} has no MLmodel file")
+        try:
+            found.parent.rename(target)
+        except OSError as exc:  # another process got there first, or a stale folder is there
+            if not (target / "MLmodel").exists():
+                raise ModelLoadError(
+                    f"cannot put {uri} in the model cache {target}: {exc}"
+                ) from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return target
 
 
@@ -153,7 +208,7 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
             import mlflow.sklearn
 
             estimator = mlflow.sklearn.load_model(str(path))
-            predict, classes = _sklearn_predictor(estimator)
+            predict, classes = _sklearn_predictor(estimator, schema)
             flavor = "sklearn"
         else:
             import mlflow.pyfunc

@@ -28,5 +28,5 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    raise RuntimeError("offline (SQL script) migrations are not supported; run `modelyard db upgrade`")
+    raise RuntimeError("offline migrations are not supported; run `modelyard db upgrade`")
 run_migrations_online()

@@ -1,0 +1,1 @@
+"""Pieces of the serving benchmark: processes, load, models, profiling and the report."""

@@ -1,0 +1,409 @@
+"""Serving benchmark: modelyard against `mlflow models serve`, side by side, in one run.
+
+    uv run python benchmarks/serving/run.py            # full run, writes RESULTS.md
+    uv run python benchmarks/serving/run.py --duration 3 --warmup 1 --output /tmp/r.md
+
+See README.md next to this file for what it measures and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import mlflow.artifacts
+from harness import report
+from harness.load import LoadResult, Request, run_wrk
+from harness.models import MODEL_NAME, Registered, register_all
+from harness.payloads import (
+    Payload,
+    good_answer,
+    invocations_body,
+    iris_rows,
+    predict_body,
+    write_payload,
+)
+from harness.procs import RssSampler, Server, tree_memory, tree_rss_mb, wait_idle, wait_until
+from harness.report import OUR_CONST, OUR_INV, OUR_PREDICT, PEER_INV, PEER_PING
+from harness.servers import (
+    openapi_paths,
+    start_modelyard,
+    start_peer,
+    start_tracking,
+    wait_first_prediction,
+)
+from harness.spy import Profile, profile_under_load
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Target:
+    """One server route under load with one payload."""
+
+    label: str
+    server: Server
+    path: str
+    method: str = "POST"
+    payload: Payload | None = None
+
+    @property
+    def request(self) -> Request:
+        body = self.payload.path if self.payload else None
+        return Request(self.server.base_url + self.path, self.method, body)
+
+
+@dataclass
+class Cell:
+    model: str
+    rows: int
+    concurrency: int
+    target: str
+    load: LoadResult
+    rss_peak_mb: float
+    loadavg: float  # 1-minute load average of the machine when the cell started
+    settle_s: float  # seconds waited for every server to go idle before the cell
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    started: float = field(default_factory=time.time)
+    models: list[Registered] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+    cold: list[dict[str, Any]] = field(default_factory=list)
+    memory: list[dict[str, Any]] = field(default_factory=list)
+    agreement: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    constant_route: str | None = None
+    notes: list[str] = field(default_factory=list)
+    active: list[Server] = field(default_factory=list)  # servers that must be idle per cell
+    loadavg: list[float] = field(default_factory=list)  # at the start and at the end
+
+    @property
+    def concurrencies(self) -> list[int]:
+        return [int(c) for c in self.args.concurrency.split(",")]
+
+
+@dataclass
+class Phase:
+    """What one model's phase works with: folders, the registry and the payloads."""
+
+    model: Registered
+    work: Path
+    tracking_uri: str
+    payloads: dict[int, dict[str, Payload]]
+
+    @property
+    def home(self) -> Path:
+        return self.work / "home"
+
+    @property
+    def probe(self) -> Payload:
+        return self.payloads[1]["invocations"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk cell")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per cell")
+    parser.add_argument("--concurrency", default="1,8,64", help="wrk connections, comma list")
+    parser.add_argument("--batch-rows", type=int, default=1000, help="rows per batch request")
+    parser.add_argument("--timeout", type=float, default=10.0, help="wrk request timeout (s)")
+    parser.add_argument("--models", default="logreg,forest", help="which models to run")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument(
+        "--peer-local",
+        action="store_true",
+        help="also time `mlflow models serve` cold start from a local copy of the model",
+    )
+    parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    return parser.parse_args(argv)
+
+
+# --- measuring ---------------------------------------------------------------------------------
+def run_cell(run: Run, model: str, rows: int, concurrency: int, target: Target) -> Cell:
+    servers = {s.pid for s in run.active if s.proc.poll() is None} | {target.server.pid}
+    settle = wait_idle(sorted(servers))
+    loadavg = os.getloadavg()[0]
+    if run.args.warmup > 0:
+        run_wrk(target.request, concurrency, run.args.warmup, run.args.timeout)
+    with RssSampler(target.server.pid) as rss:
+        load = run_wrk(target.request, concurrency, run.args.duration, run.args.timeout)
+    cell = Cell(model, rows, concurrency, target.label, load, rss.peak, loadavg, settle)
+    log(
+        f"  {model:7} rows={rows:<5} c={concurrency:<3} {target.label:30} "
+        f"{load.rps:9.1f} req/s  p50 {load.p50_ms:8.2f} ms  p99 {load.p99_ms:8.2f} ms  "
+        f"err {load.errors}  rss {rss.peak:5.0f} MB  load {loadavg:.1f}"
+    )
+    run.cells.append(cell)
+    return cell
+
+
+def cold_start(run: Run, phase: Phase, server: Server, how: str) -> None:
+    loadavg = os.getloadavg()[0]
+    seconds = wait_first_prediction(server, "/invocations", phase.probe, timeout=300)
+    run.cold.append(
+        {
+            "model": phase.model.key,
+            "server": server.name,
+            "how": how,
+            "seconds": seconds,
+            "loadavg": loadavg,
+        }
+    )
+    log(f"  cold start {server.name} ({how}): {seconds:.2f}s")
+
+
+def record_memory(run: Run, model: str, label: str, server: Server, workers: int) -> None:
+    run.memory.append(
+        {
+            "model": model,
+            "server": label,
+            "workers": workers,
+            "processes": [{**vars(p), "role": p.role} for p in tree_memory(server.pid)],
+            "tree_rss_mb": tree_rss_mb(server.pid),
+        }
+    )
+
+
+def check_agreement(run: Run, model: Registered, targets: list[Target]) -> None:
+    """Every route must give the peer's labels for the same batch."""
+    answers = {
+        t.label: good_answer(t.server.base_url + t.path, t.payload)
+        for t in targets
+        if t.payload is not None
+    }
+    reference = answers.get(PEER_INV)
+    for label, labels in answers.items():
+        same = (
+            labels is not None
+            and reference is not None
+            and [str(x) for x in labels] == [str(x) for x in reference]
+        )
+        run.agreement.append({"model": model.key, "target": label, "agrees": same})
+        if not same:
+            log(f"  WARNING: {label} disagrees with {PEER_INV} on {model.key}")
+
+
+def find_constant_route(server: Server) -> tuple[str, str] | None:
+    """The constant-response route the serving code exposes for the physical-limit row."""
+    for path, methods in openapi_paths(server).items():
+        if any(word in path.lower() for word in ("constant", "noop", "baseline", "static")):
+            return path, ("POST" if "POST" in methods else methods[0])
+    return None
+
+
+# --- phases ------------------------------------------------------------------------------------
+def make_payloads(
+    folder: Path, columns: tuple[str, ...], batch: int
+) -> dict[int, dict[str, Payload]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for rows in (1, batch):
+        matrix = iris_rows(rows)
+        out[rows] = {
+            "invocations": write_payload(
+                folder, f"inv{rows}", invocations_body(columns, matrix), rows
+            ),
+            "predict": write_payload(folder, f"pred{rows}", predict_body(columns, matrix), rows),
+        }
+    return out
+
+
+def start_servers(run: Run, phase: Phase, stack: ExitStack) -> tuple[Server, Server]:
+    """Cold starts one at a time; returns the peer and modelyard left running for the load."""
+    model, uri = phase.model, f"models:/{MODEL_NAME}/{phase.model.version}"
+    if run.args.peer_local:
+        local_copy = phase.work / "peer-local" / model.key
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(local_copy))
+        with start_peer(str(local_copy), phase.tracking_uri, phase.work, f"{model.key}-local") as s:
+            cold_start(run, phase, s, "local folder")
+    peer = stack.enter_context(start_peer(uri, phase.tracking_uri, phase.work, model.key))
+    cold_start(run, phase, peer, "from the registry")
+    with start_modelyard(
+        model.version, phase.tracking_uri, phase.home, phase.work, f"{model.key}-first"
+    ) as s:
+        cold_start(run, phase, s, "from the registry (empty cache)")
+    ours = stack.enter_context(
+        start_modelyard(model.version, phase.tracking_uri, phase.home, phase.work, model.key)
+    )
+    cold_start(run, phase, ours, "model cached locally")
+    return peer, ours
+
+
+def load_cells(run: Run, phase: Phase, peer: Server, ours: Server, with_limit: bool) -> None:
+    """Every concurrency for single rows then batches; servers interleaved within each."""
+    for rows, payload in phase.payloads.items():
+        targets = [
+            Target(PEER_INV, peer, "/invocations", payload=payload["invocations"]),
+            Target(OUR_INV, ours, "/invocations", payload=payload["invocations"]),
+            Target(OUR_PREDICT, ours, "/predict", payload=payload["predict"]),
+        ]
+        if rows > 1:
+            check_agreement(run, phase.model, targets)
+        if rows == 1 and with_limit:
+            constant = find_constant_route(ours)
+            if constant is None:
+                run.notes.append("modelyard exposes no constant-response route in its OpenAPI.")
+            else:
+                path, method = constant
+                run.constant_route = f"{method} {path}"
+                body = payload["predict"] if method == "POST" else None
+                targets.append(Target(OUR_CONST, ours, path, method, body))
+            targets.append(Target(PEER_PING, peer, "/ping", "GET"))
+        for i, c in enumerate(run.concurrencies):
+            # Alternate the order from one concurrency to the next.
+            for target in targets if i % 2 == 0 else targets[::-1]:
+                run_cell(run, phase.model.key, rows, c, target)
+
+
+def profiles(run: Run, phase: Phase, peer: Server, ours: Server) -> None:
+    folder = phase.work / "profiles"
+    folder.mkdir(exist_ok=True)
+    batch = run.args.batch_rows
+    title = phase.model.title
+    single, many = phase.payloads[1], phase.payloads[batch]
+    jobs = [  # (server, name, route, payload, connections)
+        (ours, "modelyard", "/predict", single["predict"], 64),
+        (ours, "modelyard", "/invocations", single["invocations"], 64),
+        (ours, "modelyard", "/predict", many["predict"], 8),
+        (ours, "modelyard", "/invocations", many["invocations"], 8),
+        (peer, "mlflow models serve", "/invocations", single["invocations"], 64),
+    ]
+    for n, (server, name, route, payload, conns) in enumerate(jobs):
+        rows = "1 row" if payload.rows == 1 else f"{payload.rows:,} rows"
+        label = f"{title}, {name} POST {route}, {rows}, c={conns}"
+        target = Target("", server, route, payload=payload)
+        wait_idle([peer.pid, ours.pid])
+        log(f"  profiling {label}")
+        prof = profile_under_load(
+            server.pid,
+            target.request,
+            conns,
+            run.args.profile_seconds,
+            folder / f"{phase.model.key}-{n}.txt",
+            label,
+        )
+        if prof is not None:
+            run.profiles.append(prof)
+
+
+def wait_all_workers(server: Server, probe: Payload, streak: int = 40) -> float:
+    """Seconds from launch until ``streak`` requests in a row, each on a new connection, succeed.
+
+    The kernel spreads new connections over the workers, so a long enough streak means every
+    worker answers.
+    """
+    url = server.base_url + "/invocations"
+    count = 0
+
+    def good() -> bool:
+        nonlocal count
+        count = count + 1 if good_answer(url, probe) is not None else 0
+        return count >= streak
+
+    return wait_until(server, good, timeout=300)
+
+
+def two_workers(run: Run, phase: Phase) -> None:
+    """Memory per worker: the same server with two worker processes, after a loaded cell."""
+    model = phase.model
+    with start_modelyard(
+        model.version, phase.tracking_uri, phase.home, phase.work, f"{model.key}-w2", workers=2
+    ) as two:
+        cold_start(run, phase, two, "model cached locally, 2 workers")
+        # The first answer may come from one worker while the other is still loading.
+        waited = wait_all_workers(two, phase.probe)
+        log(f"  every worker answering after {waited:.2f}s")
+        run.cold.append(
+            {
+                "model": model.key,
+                "server": two.name,
+                "loadavg": os.getloadavg()[0],
+                "how": "model cached locally, 2 workers, all answering",
+                "seconds": waited,
+            }
+        )
+        target = Target(
+            f"{OUR_PREDICT} (2 workers)", two, "/predict", payload=phase.payloads[1]["predict"]
+        )
+        run_cell(run, model.key, 1, max(run.concurrencies), target)
+        record_memory(run, model.key, "modelyard serve", two, 2)
+
+
+def model_phase(run: Run, phase: Phase, with_limit: bool, with_workers: bool) -> None:
+    log(
+        f"{phase.model.title} = models:/{MODEL_NAME}/{phase.model.version}"
+        f" (registered via {phase.model.via})"
+    )
+    with ExitStack() as stack:
+        peer, ours = start_servers(run, phase, stack)
+        run.active = [peer, ours]
+        load_cells(run, phase, peer, ours, with_limit)
+        record_memory(run, phase.model.key, "mlflow models serve", peer, 1)
+        record_memory(run, phase.model.key, "modelyard serve", ours, 1)
+        if not run.args.no_profile:
+            profiles(run, phase, peer, ours)
+    run.active = []
+    if with_workers:
+        two_workers(run, phase)
+
+
+def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    args = parse_args(given)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    run = Run(args)
+    run.loadavg.append(os.getloadavg()[0])
+    command = " ".join(["uv run python benchmarks/serving/run.py", shlex.join(given)]).strip()
+    work = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
+    log(f"working folder {work}")
+    try:
+        with start_tracking(work) as tracking:
+            log(f"MLflow tracking server at {tracking.base_url}")
+            run.models = register_all(tracking.base_url, work / "home")
+            wanted = args.models.split(",")
+            chosen = [m for m in run.models if m.key in wanted]
+            for n, model in enumerate(chosen):
+                payloads = make_payloads(
+                    work / "payloads" / model.key, model.columns, args.batch_rows
+                )
+                phase = Phase(model, work, tracking.base_url, payloads)
+                last = n == len(chosen) - 1
+                model_phase(run, phase, with_limit=n == 0, with_workers=last)
+        seconds = time.time() - run.started
+        run.loadavg.append(os.getloadavg()[0])
+        args.output.write_text(report.render(run, command, seconds))
+        args.output.with_suffix(".json").write_text(json.dumps(report.as_json(run), indent=2))
+        log(f"wrote {args.output} ({seconds / 60:.1f} min)")
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

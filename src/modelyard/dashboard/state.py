@@ -1,0 +1,67 @@
+"""What the dashboard holds while it runs: the database engine, the registry, the probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import Engine
+
+from modelyard.config import Settings
+from modelyard.dashboard.health import PROBE_TIMEOUT_SECONDS, HealthChecker
+from modelyard.dashboard.models_view import RunLinks
+from modelyard.dashboard.profiles import TrainingProfiles
+from modelyard.db.engine import make_engine
+from modelyard.errors import RegistryUnavailableError
+from modelyard.registry import Registry
+
+
+@dataclass
+class DashboardState:
+    settings: Settings
+    engine: Engine
+    http: httpx.Client
+    registry: Registry
+    links: RunLinks
+    health: HealthChecker
+    profiles: TrainingProfiles
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DashboardState:
+        """Create the resources (nothing connects until a panel first asks)."""
+        engine = make_engine(settings.db_url, pool_pre_ping=True)
+        http = httpx.Client(timeout=PROBE_TIMEOUT_SECONDS, follow_redirects=True)
+        registry = Registry.from_settings(settings)
+        health = HealthChecker(
+            client=http,
+            engine=engine,
+            api_url=settings.api_base_url,
+            tracking_uri=settings.tracking_uri,
+            mlflow_public_url=settings.mlflow_ui_url,
+            worker_metrics_url=settings.worker_metrics_endpoint,
+            lag_warning_seconds=settings.ui_lag_warning_seconds,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            http=http,
+            registry=registry,
+            links=RunLinks(registry, settings.mlflow_ui_url),
+            health=health,
+            profiles=TrainingProfiles(registry),
+        )
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()
+
+
+def require_mlflow(state: DashboardState) -> None:
+    """Fail fast (instead of through MLflow's client retries) when MLflow is down."""
+    uri = state.settings.tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        state.http.get(f"{uri.rstrip('/')}/health").raise_for_status()
+    except httpx.HTTPError as exc:
+        raise RegistryUnavailableError(f"no answer from {uri} ({type(exc).__name__})") from exc

@@ -1,0 +1,167 @@
+"""Prometheus metrics of one API app, in a registry of its own (many apps can coexist)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.inference.model import LoadedModel
+from modelyard.inference.watcher import SwapEvent
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384)
+WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServingMetrics:
+    """Every metric the API exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "modelyard_api_requests",
+            "HTTP requests handled.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "modelyard_api_request_seconds",
+            "Time to answer an HTTP request.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "modelyard_api_predictions",
+            "Rows predicted, by model version and predicted class.",
+            ["model", "version", "label"],
+            registry=r,
+        )
+        self.load_seconds = Gauge(
+            "modelyard_api_model_load_seconds",
+            "Time it took to load a model version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "modelyard_api_model_info",
+            "The version each reference serves (value 1).",
+            ["model", "ref", "version", "run_id"],
+            registry=r,
+        )
+        self.model_ready = Gauge(
+            "modelyard_api_model_ready",
+            "1 when the reference has a loaded model.",
+            ["model", "ref"],
+            registry=r,
+        )
+        self.swaps = Counter(
+            "modelyard_api_model_swaps",
+            "Hot swaps to another version.",
+            ["model", "ref"],
+            registry=r,
+        )
+        self.swap_failures = Counter(
+            "modelyard_api_model_swap_failures",
+            "Versions that failed to load or warm up and were not swapped in.",
+            ["model", "ref"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "modelyard_api_batch_rows",
+            "Rows per model call made by the micro-batcher.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "modelyard_api_batch_queue_seconds",
+            "Time a row waited in the micro-batch queue.",
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    # --- requests --------------------------------------------------------------------------
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_predictions(self, model: LoadedModel, labels: Sequence[Any]) -> None:
+        if len(labels) == 1:
+            self.predictions.labels(model.name, model.version, str(labels[0])).inc()
+            return
+        for label, count in Tally(map(str, labels)).items():
+            self.predictions.labels(model.name, model.version, label).inc(count)
+
+    # --- models ----------------------------------------------------------------------------
+    def on_model_event(self, event: SwapEvent, model: LoadedModel | None, name: str) -> None:
+        if event.error is not None:
+            self.swap_failures.labels(name, event.ref).inc()
+            return
+        if model is None:
+            return
+        if event.old_version is not None:
+            self.swaps.labels(name, event.ref).inc()
+        for labels in list(self._info_labels(name, event.ref)):
+            self.model_info.remove(*labels)
+        self.model_info.labels(name, event.ref, model.version, model.info.run_id or "").set(1)
+        self.model_ready.labels(name, event.ref).set(1)
+        self.load_seconds.labels(name, model.version).set(model.load_seconds)
+
+    def _info_labels(self, name: str, ref: str) -> list[tuple[str, ...]]:
+        found: list[tuple[str, ...]] = []
+        for metric in self.model_info.collect():
+            for sample in metric.samples:
+                if sample.labels.get("model") == name and sample.labels.get("ref") == ref:
+                    found.append((name, ref, sample.labels["version"], sample.labels["run_id"]))
+        return found
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template, method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(
+                template, scope["method"], status, time.perf_counter() - started
+            )

@@ -1,0 +1,1 @@
+"""One module of routes per protocol; each exposes ``register(app)``."""

@@ -1,0 +1,95 @@
+"""KServe V1 (TensorFlow Serving style) prediction protocol.
+
+``POST /v1/models/{name}:predict`` with ``{"instances": [...]}`` (objects keyed by feature,
+or lists of values in feature order) answers ``{"predictions": [label, ...]}`` plus
+``model_name`` and ``model_version``. Errors: ``{"error": "..."}``. Serves MODELYARD_MODEL_REF.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.serving.body import read_json
+from modelyard.serving.errors import ApiError, guarded
+from modelyard.serving.predicting import arrival, predict
+from modelyard.serving.responses import json_response
+from modelyard.serving.routes.docs import IRIS_ROW, IRIS_VALUES, error_responses, json_body
+from modelyard.serving.routes.open_inference import render
+from modelyard.serving.state import serving_state
+from modelyard.serving.tabular import from_positional, from_records
+
+
+@guarded(render)
+async def predict_v1(request: Request) -> Response:
+    state = serving_state(request)
+    with arrival(state) as token:
+        payload = await read_json(request, state.settings.max_body_bytes)
+        state.check_name(request.path_params["name"])
+        model = state.primary_model()
+        if not isinstance(payload, dict) or "instances" not in payload:
+            raise ApiError(400, "bad_request", "the body must be an object with 'instances'")
+        instances = payload["instances"]
+        limit = state.settings.max_batch_rows
+        if isinstance(instances, list) and instances and isinstance(instances[0], list):
+            matrix = from_positional(model.schema, instances, limit, "instances")
+        else:
+            matrix = from_records(model.schema, instances, limit, "instances")
+        result = await predict(state, model, matrix, token)
+    return json_response(
+        {
+            "predictions": result.labels,
+            "model_name": result.model.name,
+            "model_version": result.model.version,
+        },
+        version=result.model.version,
+    )
+
+
+@guarded(render)
+async def model_status(request: Request) -> Response:
+    state = serving_state(request)
+    name = request.path_params["name"]
+    state.check_name(name)
+    model = state.primary.current
+    return json_response(
+        {"name": name, "ready": model is not None},
+        version=model.version if model else None,
+    )
+
+
+async def models(request: Request) -> Response:
+    return json_response({"models": [serving_state(request).settings.model_name]})
+
+
+def register(app: FastAPI) -> None:
+    tags: list[str | Enum] = ["kserve v1"]
+    app.add_api_route("/v1/models", models, methods=["GET"], tags=tags, summary="Model names.")
+    app.add_api_route(
+        "/v1/models/{name}",
+        model_status,
+        methods=["GET"],
+        tags=tags,
+        summary="Whether the model is ready.",
+    )
+    app.add_api_route(
+        "/v1/models/{name}:predict",
+        predict_v1,
+        methods=["POST"],
+        tags=tags,
+        summary="KServe V1 prediction (instances → predictions).",
+        openapi_extra=json_body(
+            {"records": {"instances": [IRIS_ROW]}, "lists": {"instances": IRIS_VALUES}},
+            "`instances`: objects keyed by feature, or lists in feature order.",
+        ),
+        responses=error_responses(
+            {"error": "instances: row 0, field 'petal_width': required feature is missing"},
+            400,
+            404,
+            413,
+            503,
+        ),
+    )

@@ -1,0 +1,246 @@
+"""The MLflow scoring protocol, as ``mlflow models serve`` speaks it.
+
+``POST /invocations`` takes ``application/json`` with exactly one of ``dataframe_split``,
+``dataframe_records``, ``instances``, ``inputs`` (plus optional ``params``), or ``text/csv``
+with a header row; it answers ``{"predictions": [label, ...]}`` like MLflow's scikit-learn
+flavour, plus ``"model": {"name", "version"}``. Other content types get 415. Errors use
+MLflow's shape ``{"error_code": "BAD_REQUEST", "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.features import FeatureSchema
+from modelyard.serving.body import parse_json, read_body
+from modelyard.serving.errors import ApiError, guarded
+from modelyard.serving.predicting import arrival, predict
+from modelyard.serving.responses import VERSION_HEADER, json_response
+from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_ROW, IRIS_VALUES, error_responses
+from modelyard.serving.state import serving_state
+from modelyard.serving.tabular import from_columns, from_positional, from_records
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+REQUIRED = (
+    f"The input must be a JSON dictionary with exactly one of the input fields {set(FORMATS)}"
+)
+_CODES = {404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
+
+
+def render(error: ApiError) -> Response:
+    """MLflow's error body; input errors are 400 as in MLflow (415 and 413 kept)."""
+    status = 400 if error.status == 422 else error.status
+    return json_response(
+        {"error_code": _CODES.get(status, "BAD_REQUEST"), "message": error.message}, status
+    )
+
+
+def _content_type(raw: str | None) -> str:
+    """The media type, after MLflow's checks of the charset and other parameters."""
+    parts = [p.strip() for p in (raw or "").split(";")]
+    params = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts[1:])}
+    if params.get("charset", "utf-8").lower() != "utf-8":
+        raise ApiError(415, "unsupported_media_type", "The scoring server only supports UTF-8")
+    unknown = set(params) - {"charset"}
+    if unknown:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Unrecognized content type parameters: {', '.join(sorted(unknown))}.",
+        )
+    mime = parts[0].lower()
+    if mime not in ("application/json", "text/csv"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "This predictor only supports the following content types: "
+            f"['text/csv', 'application/json']. Got '{raw or ''}'.",
+        )
+    return mime
+
+
+def json_matrix(schema: FeatureSchema, payload: Any, limit: int) -> np.ndarray:
+    """The matrix an MLflow scoring JSON document describes."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "bad_request", f"{REQUIRED}. Received {type(payload).__name__}.")
+    present = [key for key in FORMATS if key in payload]
+    if len(present) != 1:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"{REQUIRED}. Received dictionary with input fields: {list(payload)}.",
+        )
+    params = payload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise ApiError(400, "bad_request", "'params' must be a JSON object", "params")
+    key = present[0]
+    data = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(data, dict) or "data" not in data:
+            raise ApiError(
+                400,
+                "bad_request",
+                "dataframe_split must be an object with 'data' (and 'columns')",
+                key,
+            )
+        columns = data.get("columns")
+        if columns is not None and not (
+            isinstance(columns, list) and all(isinstance(c, str) for c in columns)
+        ):
+            raise ApiError(400, "bad_request", "'columns' must be a list of names", "columns")
+        return from_positional(schema, data["data"], limit, key, columns)
+    if key == "dataframe_records":
+        return from_records(schema, data, limit, key)
+    if isinstance(data, dict):
+        return from_columns(schema, data, limit, key)
+    if isinstance(data, list) and data and isinstance(data[0], list):
+        return from_positional(schema, data, limit, key)
+    return from_records(schema, data, limit, key)
+
+
+def csv_matrix(schema: FeatureSchema, body: bytes, limit: int) -> np.ndarray:
+    """A CSV document with a header row, as ``pandas.DataFrame.to_csv(index=False)`` writes."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad_request", f"the CSV is not valid UTF-8: {exc}") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        raise ApiError(400, "bad_request", f"Failed to parse the CSV input: {exc}") from None
+    rows = [row for row in rows if row]
+    if not rows:
+        raise ApiError(400, "bad_request", "the CSV is empty; send a header row and data rows")
+    header, data = [h.strip() for h in rows[0]], rows[1:]
+    values: list[list[Any]] = []
+    for i, row in enumerate(data):
+        if len(row) != len(header):
+            raise ApiError(
+                400,
+                "bad_request",
+                f"Failed to parse the CSV input: line {i + 2} has {len(row)} fields, "
+                f"the header has {len(header)}",
+            )
+        values.append([_csv_number(cell) for cell in row])
+    return from_positional(schema, values, limit, "csv", header)
+
+
+def _csv_number(cell: str) -> Any:
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+@guarded(render)
+async def invocations(request: Request) -> Response:
+    state = serving_state(request)
+    with arrival(state) as token:
+        mime = _content_type(request.headers.get("content-type"))
+        body = await read_body(request, state.settings.max_body_bytes)
+        model = state.primary_model()
+        limit = state.settings.max_batch_rows
+        if mime == "text/csv":
+            matrix = csv_matrix(model.schema, body, limit)
+        else:
+            matrix = json_matrix(model.schema, parse_json(body), limit)
+        result = await predict(state, model, matrix, token)
+    return json_response(
+        {"predictions": result.labels, "model": result.model_json()},
+        version=result.model.version,
+    )
+
+
+@guarded(render)
+async def ping(request: Request) -> Response:
+    state = serving_state(request)
+    model = state.primary_model()
+    return Response("\n", media_type="application/json", headers={VERSION_HEADER: model.version})
+
+
+@guarded(render)
+async def version(request: Request) -> Response:
+    state = serving_state(request)
+    model = state.primary.current
+    headers = {VERSION_HEADER: model.version} if model else None
+    return Response(_mlflow_version(), media_type="application/json", headers=headers)
+
+
+def _mlflow_version() -> str:
+    for dist in ("mlflow", "mlflow-skinny"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def register(app: FastAPI) -> None:
+    examples = {
+        "dataframe_split": {"dataframe_split": {"columns": IRIS_COLUMNS, "data": IRIS_VALUES}},
+        "dataframe_records": {"dataframe_records": [IRIS_ROW]},
+        "instances": {"instances": [IRIS_ROW]},
+        "inputs_columns": {"inputs": {k: [v] for k, v in IRIS_ROW.items()}},
+    }
+    csv_example = ",".join(IRIS_COLUMNS) + "\n" + ",".join(str(v) for v in IRIS_VALUES[0]) + "\n"
+    app.add_api_route(
+        "/invocations",
+        invocations,
+        methods=["POST"],
+        tags=["mlflow"],
+        summary="MLflow scoring protocol (as `mlflow models serve`).",
+        description="JSON with exactly one of dataframe_split, dataframe_records, instances, "
+        "inputs (+ optional params), or text/csv with a header row. Serves "
+        "MODELYARD_MODEL_REF.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object"},
+                        "examples": {
+                            name: {"summary": name, "value": value}
+                            for name, value in examples.items()
+                        },
+                    },
+                    "text/csv": {"schema": {"type": "string"}, "example": csv_example},
+                },
+            }
+        },
+        responses={
+            200: {
+                "description": "Predicted labels",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "predictions": ["setosa"],
+                            "model": {"name": "iris", "version": "2"},
+                        }
+                    }
+                },
+            },
+            **error_responses({"error_code": "BAD_REQUEST", "message": "..."}, 400, 413, 415, 503),
+        },
+    )
+    app.add_api_route(
+        "/ping",
+        ping,
+        methods=["GET"],
+        tags=["mlflow"],
+        summary="MLflow health check: 200 once the model is loaded.",
+    )
+    app.add_api_route(
+        "/version",
+        version,
+        methods=["GET"],
+        tags=["mlflow"],
+        summary="The MLflow version, as `mlflow models serve` answers.",
+    )

@@ -1,0 +1,376 @@
+"""Open Inference Protocol (KServe V2) over REST, with the classification extension.
+
+Inputs are either one tensor of shape ``[rows, features]`` (features in the order of
+``GET /v2/models/{name}``) or one tensor per feature, named after it, of shape ``[rows]``
+or ``[rows, 1]``. Outputs: ``predict`` (labels) and ``predict_proba`` (``[rows, classes]``);
+both by default. ``outputs[i].parameters.classification = k`` turns that output into the
+top-k ``"score:index:label"`` strings. The ``{version}`` segment takes a version number or
+an alias. Errors: ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from enum import Enum
+from importlib.metadata import version as package_version
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.errors import FeatureError
+from modelyard.features import FeatureSchema
+from modelyard.inference.model import LoadedModel
+from modelyard.serving.body import read_json
+from modelyard.serving.errors import ApiError, guarded, to_api_error
+from modelyard.serving.predicting import Prediction, arrival, predict
+from modelyard.serving.responses import json_response
+from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_VALUES, error_responses, json_body
+from modelyard.serving.state import ServingState, serving_state
+from modelyard.serving.tabular import check_rows, number
+
+NUMERIC_TYPES = {
+    "FP16",
+    "FP32",
+    "FP64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+}
+OUTPUTS = ("predict", "predict_proba")
+
+
+def render(error: ApiError) -> Response:
+    message = error.message
+    if error.field and error.field not in message:
+        message = f"{error.field}: {message}"
+    status = 400 if error.status == 422 else error.status
+    return json_response({"error": message}, status)
+
+
+def bad(message: str) -> ApiError:
+    return ApiError(400, "bad_request", message)
+
+
+# --- inputs ------------------------------------------------------------------------------
+def _flatten(data: Any, name: str) -> list[Any]:
+    """Tensor data, flat or nested, as one row-major list."""
+    if not isinstance(data, list):
+        raise bad(f"input {name!r}: 'data' must be a list")
+    if not data or not isinstance(data[0], list):
+        return data
+    flat: list[Any] = []
+
+    def walk(values: list[Any]) -> None:
+        for value in values:
+            if isinstance(value, list):
+                walk(value)
+            else:
+                flat.append(value)
+
+    walk(data)
+    return flat
+
+
+def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
+    if not isinstance(tensor, Mapping):
+        raise bad(f"inputs[{index}] must be an object with name, shape, datatype and data")
+    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
+    if missing:
+        raise bad(f"inputs[{index}] lacks {', '.join(missing)}")
+    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+    if not isinstance(name, str):
+        raise bad(f"inputs[{index}].name must be a string")
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and shape):
+        raise bad(f"input {name!r}: shape must be a list of non-negative integers")
+    if datatype not in NUMERIC_TYPES:
+        raise bad(
+            f"input {name!r}: datatype {datatype!r} is not supported; "
+            f"use one of {sorted(NUMERIC_TYPES)}"
+        )
+    flat = _flatten(tensor["data"], name)
+    if len(flat) != math.prod(shape):
+        raise bad(
+            f"input {name!r}: shape {shape} needs {math.prod(shape)} values, data has {len(flat)}"
+        )
+    return name, shape, datatype, flat
+
+
+def tensors_to_matrix(schema: FeatureSchema, inputs: Any, limit: int) -> np.ndarray:
+    """The matrix V2 ``inputs`` describe (one [rows, features] tensor, or one per feature)."""
+    if not isinstance(inputs, list) or not inputs:
+        raise bad("'inputs' must be a non-empty list of tensors")
+    tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
+    width = len(schema.names)
+    if len(tensors) == 1 and not (width == 1 and tensors[0][0] == schema.names[0]):
+        name, shape, _, flat = tensors[0]
+        if len(shape) != 2 or shape[1] != width:
+            raise bad(
+                f"input {name!r}: shape must be [rows, {width}] (features "
+                f"{list(schema.names)}), got {shape}"
+            )
+        check_rows(shape[0], limit, name)
+        matrix = np.empty((shape[0], width), dtype=np.float64)
+        values = matrix.reshape(-1)
+        for k, value in enumerate(flat):
+            values[k] = number(value, schema.names[k % width], k // width)
+        return matrix
+    by_name = {t[0]: t for t in tensors}
+    if len(by_name) != len(tensors):
+        raise bad("two inputs have the same name")
+    for name in by_name:
+        if name not in schema.index:
+            raise FeatureError(
+                f"unknown input; expected one tensor per feature "
+                f"{list(schema.names)} or one [rows, {width}] tensor",
+                name,
+            )
+    rows = -1
+    for feature in schema.names:
+        if feature not in by_name:
+            raise FeatureError("required input tensor is missing", feature)
+        _, shape, _, flat = by_name[feature]
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise bad(f"input {feature!r}: shape must be [rows] or [rows, 1], got {shape}")
+        if rows not in (-1, shape[0]):
+            raise bad(f"input {feature!r} has {shape[0]} rows, other inputs have {rows}")
+        rows = shape[0]
+    check_rows(rows, limit, "inputs")
+    matrix = np.empty((rows, width), dtype=np.float64)
+    for j, feature in enumerate(schema.names):
+        for i, value in enumerate(by_name[feature][3]):
+            matrix[i, j] = number(value, feature, i)
+    return matrix
+
+
+# --- outputs -----------------------------------------------------------------------------
+def _label_tensor(name: str, labels: list[Any]) -> dict[str, Any]:
+    if all(isinstance(v, bool) for v in labels):
+        datatype = "BOOL"
+    elif all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        datatype = "INT64"
+    elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels):
+        datatype = "FP64"
+    else:
+        datatype, labels = "BYTES", [str(v) for v in labels]
+    return {"name": name, "shape": [len(labels)], "datatype": datatype, "data": labels}
+
+
+def _top_k(prediction: Prediction, k: int, name: str) -> dict[str, Any]:
+    proba = prediction.probabilities
+    if proba is None:
+        raise bad(f"output {name!r}: this model gives no class scores to classify")
+    classes = [str(c) for c in prediction.model.classes]
+    k = min(k, len(classes))
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    data = [f"{proba[i, j]:.6f}:{j}:{classes[j]}" for i in range(proba.shape[0]) for j in order[i]]
+    return {"name": name, "shape": [proba.shape[0], k], "datatype": "BYTES", "data": data}
+
+
+def requested_outputs(payload: Mapping[str, Any]) -> list[tuple[str, int | None]]:
+    """(name, classification k or None) per requested output; both outputs by default."""
+    outputs = payload.get("outputs")
+    if outputs is None:
+        return [(name, None) for name in OUTPUTS]
+    if not isinstance(outputs, list) or not outputs:
+        raise bad("'outputs' must be a non-empty list")
+    out: list[tuple[str, int | None]] = []
+    for i, spec in enumerate(outputs):
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+            raise bad(f"outputs[{i}] must be an object with a name")
+        name = spec["name"]
+        if name not in OUTPUTS:
+            raise bad(f"unknown output {name!r}; this model has {list(OUTPUTS)}")
+        params = spec.get("parameters") or {}
+        if not isinstance(params, Mapping):
+            raise bad(f"output {name!r}: parameters must be an object")
+        k = params.get("classification")
+        if k is not None and (type(k) is not int or k < 1):
+            raise bad(f"output {name!r}: classification must be a positive integer")
+        out.append((name, k))
+    return out
+
+
+def build_outputs(
+    prediction: Prediction, wanted: list[tuple[str, int | None]]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, k in wanted:
+        if k is not None:
+            out.append(_top_k(prediction, k, name))
+        elif name == "predict":
+            out.append(_label_tensor(name, prediction.labels))
+        elif prediction.probabilities is not None:
+            proba = prediction.probabilities
+            out.append(
+                {
+                    "name": name,
+                    "shape": list(proba.shape),
+                    "datatype": "FP64",
+                    "data": proba.reshape(-1),
+                }
+            )
+    return out
+
+
+# --- metadata ----------------------------------------------------------------------------
+def model_metadata(state: ServingState, model: LoadedModel) -> dict[str, Any]:
+    versions = sorted(state.slots.loaded(), key=int)
+    classes = [str(c) for c in model.classes]
+    return {
+        "name": model.name,
+        "versions": versions,
+        "platform": model.flavor,
+        "inputs": [{"name": n, "datatype": "FP64", "shape": [-1]} for n in model.schema.names],
+        "outputs": [
+            {"name": "predict", "datatype": "BYTES", "shape": [-1]},
+            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]},
+        ],
+        "parameters": {
+            "version": model.version,
+            "aliases": list(model.info.aliases),
+            "classes": classes,
+            "run_id": model.info.run_id,
+        },
+    }
+
+
+async def _model(request: Request) -> tuple[ServingState, LoadedModel]:
+    state = serving_state(request)
+    state.check_name(request.path_params["name"])
+    version = request.path_params.get("version")
+    if version is None:
+        return state, state.primary_model()
+    return state, await state.model_for(version)
+
+
+# --- endpoints ---------------------------------------------------------------------------
+async def live(request: Request) -> Response:
+    return json_response({"live": True})
+
+
+async def server_ready(request: Request) -> Response:
+    ready = serving_state(request).ready
+    return json_response({"ready": ready}, 200 if ready else 400)
+
+
+async def server_metadata(request: Request) -> Response:
+    return json_response(
+        {
+            "name": "modelyard",
+            "version": package_version("modelyard"),
+            "extensions": ["classification"],
+        }
+    )
+
+
+@guarded(render)
+async def metadata(request: Request) -> Response:
+    state, model = await _model(request)
+    return json_response(model_metadata(state, model), version=model.version)
+
+
+async def model_ready(request: Request) -> Response:
+    name = request.path_params["name"]
+    try:
+        _, model = await _model(request)
+    except Exception as exc:
+        error = to_api_error(exc)
+        if error.status == 503:
+            return json_response({"name": name, "ready": False}, 400)
+        return render(error)
+    return json_response({"name": name, "ready": True}, version=model.version)
+
+
+@guarded(render)
+async def infer(request: Request) -> Response:
+    state = serving_state(request)
+    with arrival(state) as token:
+        payload = await read_json(request, state.settings.max_body_bytes)
+        if not isinstance(payload, dict):
+            raise bad("the body must be a JSON object with 'inputs'")
+        _, model = await _model(request)
+        wanted = requested_outputs(payload)
+        matrix = tensors_to_matrix(
+            model.schema, payload.get("inputs"), state.settings.max_batch_rows
+        )
+        prediction = await predict(state, model, matrix, token)
+    body: dict[str, Any] = {
+        "model_name": prediction.model.name,
+        "model_version": prediction.model.version,
+        "id": str(payload.get("id") or uuid.uuid4()),
+        "outputs": build_outputs(prediction, wanted),
+    }
+    if isinstance(payload.get("parameters"), dict):
+        body["parameters"] = payload["parameters"]
+    return json_response(body, version=prediction.model.version)
+
+
+def register(app: FastAPI) -> None:
+    add = app.add_api_route
+    tags: list[str | Enum] = ["open inference (v2)"]
+    add("/v2/health/live", live, methods=["GET"], tags=tags, summary="Server live.")
+    add(
+        "/v2/health/ready",
+        server_ready,
+        methods=["GET"],
+        tags=tags,
+        summary="Server ready: 200 once every configured model is loaded, 400 before.",
+    )
+    add("/v2", server_metadata, methods=["GET"], tags=tags, summary="Server metadata.")
+    example = {
+        "one_tensor": {
+            "inputs": [
+                {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": IRIS_VALUES}
+            ]
+        },
+        "tensor_per_feature": {
+            "inputs": [
+                {"name": c, "shape": [1], "datatype": "FP64", "data": [IRIS_VALUES[0][i]]}
+                for i, c in enumerate(IRIS_COLUMNS)
+            ]
+        },
+        "top_2_classes": {
+            "inputs": [
+                {"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": IRIS_VALUES[0]}
+            ],
+            "outputs": [{"name": "predict_proba", "parameters": {"classification": 2}}],
+        },
+    }
+    errors = error_responses(
+        {"error": "input 'input-0': shape must be [rows, 4]"}, 400, 404, 413, 503
+    )
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        add(
+            prefix,
+            metadata,
+            methods=["GET"],
+            tags=tags,
+            summary="Model metadata.",
+            responses=errors,
+        )
+        add(
+            prefix + "/ready",
+            model_ready,
+            methods=["GET"],
+            tags=tags,
+            summary="Model ready: 200, or 400 while loading.",
+        )
+        add(
+            prefix + "/infer",
+            infer,
+            methods=["POST"],
+            tags=tags,
+            summary="Inference. `{version}` is a version number or an alias (champion, ...).",
+            openapi_extra=json_body(example, "Tensors: one [rows, 4] or one per feature."),
+            responses=errors,
+        )

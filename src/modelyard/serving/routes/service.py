@@ -1,0 +1,153 @@
+"""Service endpoints: info, liveness, readiness, metrics, admin reload, constant response."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.serving.body import read_body
+from modelyard.serving.errors import ApiError, guarded, render_own
+from modelyard.serving.metrics import CONTENT_TYPE
+from modelyard.serving.responses import json_response
+from modelyard.serving.routes.docs import IRIS_ROW, json_body
+from modelyard.serving.state import ServingState, serving_state
+
+CONSTANT = {"label": "setosa", "probabilities": {"setosa": 1.0}, "model": {"name": "constant"}}
+
+
+def _endpoints(app: FastAPI) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        out.extend(
+            {"method": method, "path": route.path, "summary": route.summary or ""}
+            for method in sorted(route.methods or ())
+        )
+    return out
+
+
+@guarded(render_own)
+async def info(request: Request) -> Response:
+    state = serving_state(request)
+    primary = state.primary.current
+    body: dict[str, Any] = {
+        "service": "modelyard prediction API",
+        "ready": state.ready,
+        "model": state.describe(state.primary),
+        "input_schema": primary.schema.as_json() if primary else None,
+        "served": {
+            path: state.describe(state.slots.slot(e.ref)) for path, e in state.endpoints.items()
+        },
+        "endpoints": _endpoints(request.app),
+    }
+    return json_response(body, version=primary.version if primary else None)
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    state = serving_state(request)
+    body = {
+        "ready": state.ready,
+        "models": {slot.ref: state.describe(slot) for slot in state.configured},
+    }
+    primary = state.primary.current
+    return json_response(
+        body, 200 if state.ready else 503, version=primary.version if primary else None
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(serving_state(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+def check_admin(state: ServingState, request: Request) -> None:
+    """Require the admin key (X-Admin-Key or Bearer) when one is configured."""
+    expected = state.settings.admin_key_value
+    if not expected:
+        return
+    given = request.headers.get("x-admin-key")
+    if given is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    if not given:
+        raise ApiError(401, "unauthorized", "send the admin key in X-Admin-Key", "X-Admin-Key")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(403, "forbidden", "wrong admin key", "X-Admin-Key")
+
+
+@guarded(render_own)
+async def reload(request: Request) -> Response:
+    state = serving_state(request)
+    check_admin(state, request)
+    body = await state.reload()
+    primary = state.primary.current
+    return json_response(body, version=primary.version if primary else None)
+
+
+async def constant_get(request: Request) -> Response:
+    return json_response(CONSTANT)
+
+
+@guarded(render_own)
+async def constant_post(request: Request) -> Response:
+    await read_body(request, serving_state(request).settings.max_body_bytes)
+    return json_response(CONSTANT)
+
+
+def register(app: FastAPI) -> None:
+    add = app.add_api_route
+    add(
+        "/",
+        info,
+        methods=["GET"],
+        tags=["service"],
+        summary="Service info: served models, versions, metrics, input schema, endpoints.",
+    )
+    add(
+        "/health",
+        health,
+        methods=["GET"],
+        tags=["service"],
+        summary="Liveness: 200 while the process is up.",
+    )
+    add(
+        "/ready",
+        ready,
+        methods=["GET"],
+        tags=["service"],
+        summary="Readiness: 200 once every configured model is loaded, 503 before.",
+    )
+    add("/metrics", metrics, methods=["GET"], tags=["service"], summary="Prometheus metrics.")
+    add(
+        "/admin/reload",
+        reload,
+        methods=["POST"],
+        tags=["admin"],
+        summary="Check the registry now and hot-swap any reference that moved.",
+        description="Needs `X-Admin-Key: <key>` or `Authorization: Bearer <key>` when "
+        "MODELYARD_ADMIN_KEY is set.",
+    )
+    add(
+        "/bench/constant",
+        constant_get,
+        methods=["GET"],
+        tags=["benchmark"],
+        summary="Constant response on the same stack (benchmark's physical limit).",
+    )
+    add(
+        "/bench/constant",
+        constant_post,
+        methods=["POST"],
+        tags=["benchmark"],
+        summary="Reads the body, then answers a constant prediction without any model.",
+        openapi_extra=json_body({"one_record": IRIS_ROW}, "Any body; it is read and ignored."),
+    )

@@ -1,0 +1,77 @@
+"""The ``training`` pipeline: only wiring; the work is in :mod:`modelyard.training.nodes`.
+
+``tracking`` (where to log and register) is not a parameter: the project's hook puts it in
+the catalog from :class:`modelyard.config.Settings`.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from modelyard.training import nodes
+
+TARGET = "params:data.target"
+
+
+def create_pipeline() -> Pipeline:
+    return pipeline(
+        [
+            node(nodes.load_dataset, "params:data", "raw_data", name="load"),
+            node(
+                nodes.validate_dataset,
+                ["raw_data", "params:data"],
+                ["dataset", "feature_names"],
+                name="validate",
+            ),
+            node(
+                nodes.split_dataset,
+                ["dataset", TARGET, "params:split"],
+                ["train_set", "test_set"],
+                name="split",
+            ),
+            node(
+                nodes.fit_model,
+                ["train_set", "feature_names", TARGET, "params:model"],
+                "fitted_model",
+                name="fit",
+            ),
+            node(
+                nodes.evaluate_model,
+                ["fitted_model", "test_set", "feature_names", TARGET],
+                ["metrics", "confusion"],
+                name="evaluate",
+            ),
+            node(nodes.plot_confusion_matrix, "confusion", "confusion_png", name="plot"),
+            node(
+                nodes.profile_training_data,
+                ["train_set", "feature_names", TARGET],
+                "training_profile",
+                name="profile",
+            ),
+            node(
+                nodes.log_training_run,
+                {
+                    "tracking": "tracking",
+                    "model": "fitted_model",
+                    "train": "train_set",
+                    "test": "test_set",
+                    "features": "feature_names",
+                    "metrics": "metrics",
+                    "confusion_png": "confusion_png",
+                    "profile": "training_profile",
+                    "data": "params:data",
+                    "split": "params:split",
+                    "model_params": "params:model",
+                    "experiment": "params:tracking.experiment",
+                },
+                "mlflow_run",
+                name="log_to_mlflow",
+            ),
+            node(
+                nodes.register_model,
+                ["tracking", "mlflow_run", "metrics", "params:model", "params:promotion"],
+                "training_result",
+                name="register",
+            ),
+        ]
+    )

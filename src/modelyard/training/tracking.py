@@ -1,0 +1,194 @@
+"""Logging a training run to MLflow and registering its model, over HTTP only.
+
+Everything here talks to the tracking server named by ``Settings.tracking_uri``; the
+server stores the artifacts (``--serve-artifacts``), so training needs no shared folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelyard.errors import ConfigError, RegistryError, RegistryUnavailableError
+from modelyard.profile import PROFILE_ARTIFACT, profile_json
+from modelyard.registry import CHALLENGER, Registry
+
+if TYPE_CHECKING:
+    from modelyard.config import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+CONFUSION_ARTIFACT = "plots/confusion_matrix.png"
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where runs are logged and models registered (from the settings)."""
+
+    tracking_uri: str
+    model_name: str
+    ui_url: str
+    http_retries: int = 2
+    http_timeout: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TrackingTarget:
+        return cls(
+            tracking_uri=settings.tracking_uri,
+            model_name=settings.model_name,
+            ui_url=settings.mlflow_ui_url,
+            http_retries=settings.mlflow_http_retries,
+            http_timeout=settings.mlflow_http_timeout,
+        )
+
+    def registry(self) -> Registry:
+        """The registry client, with the settings' HTTP retry policy."""
+        return Registry(
+            self.tracking_uri,
+            self.model_name,
+            http_retries=self.http_retries,
+            http_timeout=self.http_timeout,
+        )
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    run_url: str
+
+
+def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail fast (RegistryUnavailableError) when the tracking server does not answer."""
+    import httpx
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"MLFLOW_TRACKING_URI must be the http(s) URL of an MLflow server, got {tracking_uri!r}"
+        )
+    try:
+        response = httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise RegistryUnavailableError(f"MLflow at {tracking_uri} is unreachable: {exc}") from exc
+    if response.status_code >= 500:
+        raise RegistryUnavailableError(
+            f"MLflow at {tracking_uri} answered {response.status_code} to /health"
+        )
+
+
+def model_signature(features: Sequence[str]) -> Any:
+    """Named double input columns (what serving compiles its FeatureSchema from) → a label."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", name) for name in features]),
+        outputs=Schema([ColSpec("string")]),
+    )
+
+
+def _use_server(tracking_uri: str) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+
+
+def log_run(
+    target: TrackingTarget,
+    *,
+    experiment: str,
+    model: Any,
+    matrix_example: np.ndarray,
+    features: Sequence[str],
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    confusion_png: bytes,
+    profile: Mapping[str, Any],
+    trusted_types: Sequence[str],
+) -> LoggedRun:
+    """One MLflow run: params, metrics, the confusion plot, the profile and the model."""
+    import mlflow
+    import mlflow.sklearn
+    import pandas as pd
+
+    check_reachable(target.tracking_uri)
+    target.registry()  # applies the HTTP retry policy to MLflow's client
+    _use_server(target.tracking_uri)
+    example = pd.DataFrame(matrix_example[:INPUT_EXAMPLE_ROWS], columns=list(features))
+    try:
+        exp = mlflow.set_experiment(experiment)
+        with mlflow.start_run(experiment_id=exp.experiment_id) as run:
+            mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+            mlflow.log_metrics(dict(metrics))
+            with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
+                png = Path(tmp) / Path(CONFUSION_ARTIFACT).name
+                png.write_bytes(confusion_png)
+                mlflow.log_artifact(str(png), artifact_path=str(Path(CONFUSION_ARTIFACT).parent))
+            mlflow.log_text(profile_json(dict(profile)), PROFILE_ARTIFACT)
+            with warnings.catch_warnings():
+                # MLflow scores the input example as a DataFrame; the model takes the
+                # matrix FeatureSchema builds, in the signature's column order.
+                warnings.filterwarnings("ignore", message="X has feature names")
+                info = mlflow.sklearn.log_model(
+                    model,
+                    name=MODEL_ARTIFACT,
+                    signature=model_signature(features),
+                    input_example=example,
+                    skops_trusted_types=list(trusted_types) or None,
+                    # the model needs scikit-learn and skops, not the whole training project
+                    pip_requirements=mlflow.sklearn.get_default_pip_requirements(
+                        include_skops=True
+                    ),
+                )
+    except (ConfigError, RegistryError):
+        raise
+    except Exception as exc:
+        raise RegistryError(
+            f"logging the training run to {target.tracking_uri} failed: {exc}"
+        ) from exc
+    run_id = run.info.run_id
+    logged = LoggedRun(
+        run_id=run_id,
+        experiment_id=str(exp.experiment_id),
+        model_uri=str(info.model_uri),
+        run_url=target.run_url(str(exp.experiment_id), run_id),
+    )
+    log.info("logged run %s to experiment %r: %s", run_id, experiment, logged.run_url)
+    return logged
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def register_version(
+    target: TrackingTarget, run: LoggedRun, tags: Mapping[str, str]
+) -> tuple[Registry, str]:
+    """Register the run's model as a new version with ``tags``; give it the challenger alias."""
+    import mlflow
+
+    target.registry()  # applies the HTTP retry policy to MLflow's client
+    _use_server(target.tracking_uri)
+    try:
+        mv = mlflow.register_model(run.model_uri, target.model_name, tags=dict(tags))
+    except Exception as exc:
+        raise RegistryError(f"registering {target.model_name!r} failed: {exc}") from exc
+    version = str(mv.version)
+    registry = target.registry()
+    registry.set_alias(CHALLENGER, version)
+    return registry, version

@@ -1,0 +1,157 @@
+"""Service probes and the page's building blocks, against real servers and databases."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import generate_latest
+from sqlalchemy import text
+
+from modelyard.config import Settings
+from modelyard.dashboard import figures, ids
+from modelyard.dashboard.app import create_app
+from modelyard.dashboard.health import (
+    RateMeter,
+    parse_worker_metrics,
+    probe_api,
+    probe_database,
+    probe_mlflow,
+    probe_worker,
+)
+from modelyard.dashboard.messages import explain
+from modelyard.dashboard.models_view import admin_key_accepted
+from modelyard.dashboard.state import DashboardState
+from modelyard.db.engine import make_engine
+from modelyard.db.migrate import upgrade_database
+from modelyard.streaming.metrics import MetricsServer, WorkerMetrics
+from support import free_port
+
+
+def _worker_metrics(scored: int, lag: float, version: str = "3") -> WorkerMetrics:
+    metrics = WorkerMetrics()
+    metrics.rows_scored.labels(model_version=version).inc(scored)
+    metrics.queue_lag.set(lag)
+    metrics.set_model("iris", version)
+    return metrics
+
+
+def test_worker_metrics_text_is_read() -> None:
+    reading = parse_worker_metrics(generate_latest(_worker_metrics(120, 2.5).registry).decode())
+    assert reading.lag_seconds == 2.5
+    assert reading.rows_scored == 120
+    assert reading.model_version == "3"
+    empty = parse_worker_metrics("")
+    assert (empty.lag_seconds, empty.rows_scored, empty.model_version) == (None, None, None)
+
+
+def test_rate_meter_measures_between_readings() -> None:
+    ticks = itertools.count(0.0, 2.0)
+    meter = RateMeter(clock=lambda: next(ticks))
+    assert meter.update(100) is None  # one reading is no rate
+    assert meter.update(140) == pytest.approx(20.0)
+    assert meter.update(10) is None  # the counter went back: the worker restarted
+
+
+def test_worker_probe_against_its_metrics_server() -> None:
+    metrics = _worker_metrics(50, 0.4)
+    server = MetricsServer(metrics, "127.0.0.1", free_port())
+    server.start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        with httpx.Client(timeout=2.0) as client:
+            meter = RateMeter()
+            first = probe_worker(client, url, meter, lag_warning_seconds=30)
+            assert first.level == "green"
+            assert "lag 0.4 s" in first.reason and "v3" in first.reason
+            metrics.queue_lag.set(45.0)
+            late = probe_worker(client, url, meter, lag_warning_seconds=30)
+            assert late.level == "amber" and "over 30 s" in late.reason
+    finally:
+        server.stop()
+    with httpx.Client(timeout=2.0) as client:
+        gone = probe_worker(client, url, RateMeter(), lag_warning_seconds=30)
+    assert gone.level == "red" and "unreachable" in gone.reason
+
+
+def test_api_and_mlflow_probes_say_unreachable() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with httpx.Client(timeout=2.0) as client:
+        api = probe_api(client, dead)
+        mlflow = probe_mlflow(client, dead, dead)
+    assert (api.level, mlflow.level) == ("red", "red")
+    assert "connection refused" in api.reason and "connection refused" in mlflow.reason
+
+
+def test_database_probe_follows_the_schema(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'probe.db'}")
+    try:
+        empty = probe_database(engine)
+        assert empty.level == "amber" and "modelyard db upgrade" in empty.reason
+        upgrade_database(engine)
+        ready = probe_database(engine)
+        assert ready.level == "green" and "schema at" in ready.reason
+    finally:
+        engine.dispose()
+    unreachable = make_engine(f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    try:
+        down = probe_database(unreachable)
+    finally:
+        unreachable.dispose()
+    assert down.level == "red" and down.reason.startswith("unreachable")
+
+
+def test_missing_tables_are_explained(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT * FROM observations"))
+    except Exception as exc:
+        message, tone = explain(exc, "test")
+    else:
+        pytest.fail("a query on an empty database should fail")
+    finally:
+        engine.dispose()
+    assert tone == "warn" and "modelyard db upgrade" in message
+
+
+def test_admin_key() -> None:
+    assert admin_key_accepted(None, None)
+    assert admin_key_accepted("k", "k")
+    assert not admin_key_accepted("k", "K")
+    assert not admin_key_accepted("k", None)
+
+
+def test_empty_figures_say_why() -> None:
+    fig = figures.empty("No predictions yet")
+    assert fig.layout.annotations[0].text == "No predictions yet"
+    dist = figures.distribution("a", [0.5, 1.5, 1.6, 9.0], [0.0, 1.0, 2.0, 3.0], [1, 2, 1])
+    training, recent = dist.data
+    assert list(training.y) == pytest.approx([0.25, 0.5, 0.25])
+    assert list(recent.y) == pytest.approx([0.25, 0.5, 0.25])  # outer bins are open
+
+
+@pytest.mark.parametrize("admin_key", [None, "secret"])
+def test_layout_has_every_panel(tmp_path: Path, admin_key: str | None) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, home=tmp_path, admin_key=admin_key
+    )
+    state = DashboardState.from_settings(settings)
+    try:
+        layout = str(create_app(settings, state).layout)
+    finally:
+        state.close()
+    for element in (
+        ids.PREDICTIONS_PANEL,
+        ids.QUALITY_PANEL,
+        ids.DRIFT_PANEL,
+        ids.MODELS_PANEL,
+        ids.SERVICES_PANEL,
+        ids.PIPELINE_PANEL,
+        ids.PROMOTE_CONFIRM,
+        ids.ROLLBACK_CONFIRM,
+    ):
+        assert f"'{element}'" in layout
+    assert (f"'{ids.ADMIN_KEY}'" in layout) == (admin_key is not None)

@@ -1,0 +1,100 @@
+"""Fixtures for the prediction API: real `modelyard serve` processes on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from support import free_port, modelyard_argv, running, service_env
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running API process and a client bound to it."""
+
+    url: str
+    client: httpx.Client
+    log: Path
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.post(path, **kwargs)
+
+
+ApiFactory = Callable[..., contextlib.AbstractContextManager[Api]]
+
+
+@pytest.fixture(scope="session")
+def api_logs(artifacts_dir: Path) -> Path:
+    path = artifacts_dir / "logs" / "serving"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def start_api(
+    registry: Any,
+    home: Path,
+    log: Path,
+    *,
+    wait_ready: bool = True,
+    tracking_uri: str | None = None,
+    **settings: object,
+) -> Iterator[Api]:
+    """`modelyard serve` on a free port with ``MODELYARD_<KEY>=value`` for each setting.
+
+    ``registry`` gives the model name and tracking URI (``tracking_uri`` overrides the URI).
+    """
+    port = free_port()
+    values: dict[str, object] = {"MODELYARD_API_PORT": port, "MODELYARD_REGISTRY_POLL_SECONDS": 0}
+    values.update({f"MODELYARD_{k.upper()}": v for k, v in settings.items()})
+    env = service_env(
+        MLFLOW_TRACKING_URI=tracking_uri or registry.tracking_uri,
+        MODELYARD_MODEL_NAME=registry.model_name,
+        MODELYARD_HOME=home,
+        **values,
+    )
+    url = f"http://127.0.0.1:{port}"
+    ready = f"{url}/ready" if wait_ready else f"{url}/health"
+    with (
+        running(modelyard_argv("serve"), env, log, ready_url=ready, timeout=180),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield Api(url, client, log)
+
+
+@pytest.fixture(scope="session")
+def api(
+    trained_registry: Any, tmp_path_factory: pytest.TempPathFactory, api_logs: Path
+) -> Iterator[Api]:
+    """The API with default settings on the shared registry (v1 = baseline, v2 = champion)."""
+    home = tmp_path_factory.mktemp("api-home")
+    with start_api(
+        trained_registry,
+        home,
+        api_logs / f"api-{os.getpid()}.log",
+        max_batch_rows=50,
+        max_body_bytes=4096,
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def api_factory(tmp_path: Path, api_logs: Path, request: pytest.FixtureRequest) -> ApiFactory:
+    """Start an API with particular settings for one test."""
+
+    def make(registry: Any, **settings: object) -> contextlib.AbstractContextManager[Api]:
+        log = api_logs / f"{request.node.name}-{os.getpid()}.log"  # concurrent runs apart
+        log.unlink(missing_ok=True)
+        return start_api(registry, tmp_path / "api-home", log, **settings)
+
+    return make

@@ -1,0 +1,130 @@
+"""Fixtures of the streaming tests: real SQLite files, a PostgreSQL database of their own.
+
+PostgreSQL tests get a fresh ``modelyard_test_<random>`` database for the session (dropped
+at the end) and a clean, migrated schema per test. ``iris_model`` is a real scikit-learn
+model wrapped the way :func:`modelyard.inference.model.load_version` wraps one, for tests
+that do not need the MLflow server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, text
+
+from modelyard.db.engine import make_engine
+from modelyard.db.migrate import upgrade_database
+from modelyard.features import FeatureSchema
+from modelyard.inference.model import LoadedModel, _sklearn_predictor
+from modelyard.registry import VersionInfo
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test session and dropped after it."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
+    name = f"modelyard_test_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """A migrated, empty schema in the session's PostgreSQL database."""
+    reset_postgres(pg_url)
+    engine = make_engine(pg_url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'modelyard.db'}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = make_engine(sqlite_url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on SQLite and on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+def make_iris_model(version: str = "2", estimator: str = "forest") -> LoadedModel:
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    bunch = load_iris()
+    labels = np.asarray(bunch.target_names)[bunch.target]
+    model = (
+        RandomForestClassifier(n_estimators=30, random_state=0)
+        if estimator == "forest"
+        else LogisticRegression(max_iter=500)
+    ).fit(bunch.data, labels)
+    predict, classes = _sklearn_predictor(model)
+    return LoadedModel(
+        info=VersionInfo(name="iris", version=version, run_id=None, aliases=(), created_at=0.0),
+        ref="champion",
+        schema=FeatureSchema(IRIS),
+        classes=classes,
+        flavor="sklearn",
+        input_example=[],
+        load_seconds=0.0,
+        _predict=predict,
+    )
+
+
+@pytest.fixture(scope="session")
+def iris_model() -> LoadedModel:
+    return make_iris_model()
+
+
+@pytest.fixture(scope="session")
+def iris_rows() -> Callable[[int], list[dict[str, float]]]:
+    from sklearn.datasets import load_iris
+
+    data = load_iris().data
+
+    def rows(n: int) -> list[dict[str, float]]:
+        return [
+            {name: float(v) for name, v in zip(IRIS, data[i % len(data)], strict=True)}
+            for i in range(n)
+        ]
+
+    return rows

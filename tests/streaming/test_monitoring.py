@@ -1,0 +1,61 @@
+"""Live quality and drift statistics on plain arrays and a real training profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modelyard.profile import compute_profile, feature_profile
+from modelyard.streaming.monitoring import FeatureProfile, TrainingProfile, drift, psi, quality
+
+
+def test_quality_counts_accuracy_recall_and_confusion() -> None:
+    truth = ["a", "a", "a", "b", "b", "c"]
+    predicted = ["a", "a", "b", "b", "a", "c"]
+    q = quality(truth, predicted, classes=["a", "b", "c", "d"])
+    assert q.labelled_rows == 6
+    assert q.accuracy == pytest.approx(4 / 6)
+    assert q.per_class_recall["a"] == pytest.approx(2 / 3)
+    assert q.per_class_recall["b"] == pytest.approx(1 / 2)
+    assert q.per_class_recall["c"] == 1.0
+    assert q.per_class_recall["d"] is None
+    assert q.confusion["a"] == {"a": 2, "b": 1, "c": 0, "d": 0}
+    assert quality([], []).accuracy is None
+
+
+def test_drift_grows_with_the_shift() -> None:
+    rng = np.random.default_rng(7)
+    profile = FeatureProfile.from_json("x", feature_profile(rng.normal(5.0, 1.0, 2000)))
+    same = drift(profile, rng.normal(5.0, 1.0, 500))
+    small = drift(profile, rng.normal(5.5, 1.0, 500))
+    large = drift(profile, rng.normal(7.0, 1.0, 500))
+    assert same.psi < 0.1
+    assert same.psi < small.psi < large.psi
+    assert large.psi > 1.0
+    assert same.ks_statistic < small.ks_statistic < large.ks_statistic
+    assert large.ks_p_value < 1e-10
+    assert same.rows == 500
+
+
+def test_psi_counts_values_outside_the_training_range() -> None:
+    profile = FeatureProfile.from_json("x", {"bin_edges": [0.0, 1.0, 2.0], "bin_counts": [50, 50]})
+    assert psi(profile, np.array([0.5, 1.5] * 50)) == pytest.approx(0.0)
+    assert psi(profile, np.array([5.0] * 100)) > 3.0  # all above the last edge
+
+
+def test_training_profile_from_the_training_pipelines_format() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "a": np.arange(100, dtype=float),
+            "b": np.arange(100, dtype=float) * 2,
+            "y": ["p", "q"] * 50,
+        }
+    )
+    profile = TrainingProfile.from_json(compute_profile(frame, ["a", "b"], "y"))
+    assert profile.rows == 100 and set(profile.features) == {"a", "b"}
+    cdf = profile.features["a"].cdf(np.array([-1.0, 49.5, 1000.0]))
+    assert cdf[0] == 0.0 and cdf[2] == 1.0 and 0.4 < cdf[1] < 0.6
+    with pytest.raises(ValueError, match="no features"):
+        TrainingProfile.from_json({"rows": 1, "features": {}})

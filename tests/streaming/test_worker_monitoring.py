@@ -1,0 +1,88 @@
+"""Live quality and drift from a worker scoring with a registered model and its profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import generate_latest
+from sqlalchemy import Engine, select
+
+from modelyard.db.models import DriftSnapshot, QualitySnapshot
+from modelyard.inference.watcher import ModelSlots
+from modelyard.registry import Registry
+from modelyard.streaming.metrics import WorkerMetrics
+from modelyard.streaming.producer import Streamer, StreamOptions
+from modelyard.streaming.profiles import ProfileCache
+from modelyard.streaming.replay import iris_holdout
+from modelyard.streaming.waiting import PollWaiter
+from modelyard.streaming.worker import Worker, WorkerOptions
+
+pytestmark = pytest.mark.integration
+
+
+def _drain(worker: Worker) -> int:
+    scored = 0
+    while (batch := worker.step()) is not None:
+        scored += batch.size
+    return scored
+
+
+def _latest_drift(engine: Engine) -> dict[str, DriftSnapshot]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(DriftSnapshot).order_by(DriftSnapshot.id)).all()
+    return {r.feature: r for r in rows}
+
+
+def test_drift_moves_when_the_stream_is_shifted(
+    sqlite_engine: Engine, trained_registry: Any, tmp_path: Path
+) -> None:
+    reg = trained_registry
+    registry = Registry(reg.tracking_uri, reg.model_name)
+    slot = ModelSlots(registry, tmp_path / "models").slot("champion")
+    slot.load()
+    metrics = WorkerMetrics()
+    options = WorkerOptions(
+        batch_size=100, quality_window=200, drift_window=200, drift_threshold=0.2
+    )
+    worker = Worker(
+        sqlite_engine,
+        slot,
+        options,
+        metrics=metrics,
+        profiles=ProfileCache(reg.tracking_uri),
+        waiter=PollWaiter(0.1),
+    )
+    holdout = iris_holdout()
+
+    Streamer(sqlite_engine, holdout, StreamOptions(rate=0, limit=225, label_delay=0)).run()
+    assert _drain(worker) == 225
+    worker.monitor()
+    calm = _latest_drift(sqlite_engine)
+    assert set(calm) == set(holdout.rows[0])
+    # 45 held-out rows against 105 training rows: some sampling noise, no real drift
+    assert all(d.psi < 1.0 for d in calm.values()), {f: d.psi for f, d in calm.items()}
+    with sqlite_engine.connect() as conn:
+        quality = conn.execute(select(QualitySnapshot)).one()
+    assert quality.model_version == reg.champion_version
+    assert quality.labelled_rows == 200 and quality.accuracy > 0.85
+    assert set(quality.per_class_recall) == {"setosa", "versicolor", "virginica"}
+    assert sum(sum(v.values()) for v in quality.confusion.values()) == 200
+
+    Streamer(
+        sqlite_engine, holdout, StreamOptions(rate=0, limit=225, label_delay=0, shift=3.0)
+    ).run()
+    assert _drain(worker) == 225
+    worker.monitor()
+    shifted = _latest_drift(sqlite_engine)
+    for feature, before in calm.items():
+        after = shifted[feature]
+        assert after.psi > before.psi + 1.0, (feature, before.psi, after.psi)
+        assert after.ks_statistic > before.ks_statistic
+        assert after.alert and after.window == 200
+    exported = generate_latest(metrics.registry).decode()
+    assert 'modelyard_worker_drift_psi{feature="petal_length"}' in exported
+    assert 'modelyard_worker_drift_alert{feature="petal_length"} 1.0' in exported
+    assert "modelyard_worker_accuracy{" in exported
+    assert 'modelyard_worker_recall{label="setosa"' in exported

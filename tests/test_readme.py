@@ -1,0 +1,37 @@
+"""The README documents every setting and the commands it shows exist."""
+
+from __future__ import annotations
+
+import re
+
+from modelyard.cli import app
+from modelyard.config import Settings
+from support import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def env_name(field: str) -> str:
+    return "MLFLOW_TRACKING_URI" if field == "mlflow_tracking_uri" else f"MODELYARD_{field.upper()}"
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    rows = dict(re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]*) \|", README, re.M))
+    for name, field in Settings.model_fields.items():
+        env = env_name(name)
+        assert env in rows, f"{env} is missing from the README's settings table"
+        if field.default is not None and not isinstance(field.default, bool):
+            assert str(field.default) in rows[env], f"{env}: README default differs"
+
+
+def test_documented_settings_exist() -> None:
+    known = {env_name(n) for n in Settings.model_fields}
+    documented = set(re.findall(r"^\| `(MODELYARD_[A-Z0-9_]+)` \|", README, re.M))
+    assert documented <= known, documented - known
+
+
+def test_commands_in_the_readme_exist() -> None:
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    commands |= {g.name for g in app.registered_groups if g.name}
+    for used in set(re.findall(r"(?:uv run |^|\| `)modelyard ([a-z]+)", README, re.M)):
+        assert used in commands, f"README uses `modelyard {used}`, which does not exist"

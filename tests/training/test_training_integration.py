@@ -1,0 +1,272 @@
+"""Training against a real MLflow server over HTTP: registration, promotion, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelyard.config import Settings
+from modelyard.inference.model import load_model
+from modelyard.profile import PROFILE_ARTIFACT, load_profile
+from modelyard.registry import Registry
+from modelyard.training import train
+from modelyard.training.data import IRIS_FEATURES, iris_frame
+from support import REPO_ROOT, VENV_BIN, MlflowServer, TrainedRegistry, service_env
+
+pytestmark = pytest.mark.integration
+
+QUANTILES = ["p01", "p05", "p25", "p50", "p75", "p95", "p99"]
+
+
+def settings_for(registry: TrainedRegistry, home: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        home=home,
+        mlflow_tracking_uri=registry.tracking_uri,
+        model_name=registry.model_name,
+    )
+
+
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(env: dict[str, str], *args: str) -> CliRun:
+    """Run a modelyard command in this process with ``env`` as its whole MODELYARD_/MLFLOW_ set."""
+    from typer.testing import CliRunner
+
+    from modelyard.cli import app
+
+    scoped: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("MODELYARD_", "MLFLOW_TRACKING"))
+    }
+    scoped.update({k: v for k, v in env.items() if k.startswith(("MODELYARD_", "MLFLOW_"))})
+    result = CliRunner().invoke(app, list(args), env=scoped)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliRun(result.exit_code, result.stdout, result.stderr)
+
+
+def test_trained_versions_are_registered_tagged_and_aliased(
+    trained_registry: TrainedRegistry,
+) -> None:
+    registry = Registry(trained_registry.tracking_uri, trained_registry.model_name)
+    baseline = registry.resolve(trained_registry.baseline_version)
+    champion = registry.champion()
+    assert champion is not None
+    assert champion.version == trained_registry.champion_version
+    assert int(champion.version) == int(baseline.version) + 1
+    assert registry.aliases()["challenger"] == champion.version
+    assert baseline.tags["estimator"] == "logistic_regression"
+    assert champion.tags["estimator"] == "random_forest"
+    for info in (baseline, champion):
+        assert set(info.metrics) == {"accuracy", "f1_macro"}
+        assert 0.8 < info.metrics["f1_macro"] <= 1.0
+    # the champion won on the recorded held-out metric
+    assert champion.metrics["f1_macro"] > baseline.metrics["f1_macro"]
+    assert registry.history()[-1] == baseline.version
+
+
+def test_run_holds_params_metrics_plot_profile_and_model(
+    trained_registry: TrainedRegistry,
+    tmp_path: Path,
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    registry = Registry(trained_registry.tracking_uri, trained_registry.model_name)
+    info = registry.resolve(trained_registry.champion_version)
+    assert info.run_id
+    client = MlflowClient(tracking_uri=trained_registry.tracking_uri)
+    run = client.get_run(info.run_id)
+    assert run.data.params["estimator"] == "random_forest"
+    assert run.data.params["rows.train"] == "105"
+    assert run.data.metrics["f1_macro"] == pytest.approx(info.metrics["f1_macro"])
+    artifacts = {a.path for a in client.list_artifacts(info.run_id, "plots")}
+    assert "plots/confusion_matrix.png" in artifacts
+
+    profile = load_profile(trained_registry.tracking_uri, info.run_id)
+    assert set(profile) == {"rows", "labels", "features"}
+    assert profile["rows"] == 105
+    assert profile["labels"] == {"setosa": 35, "versicolor": 35, "virginica": 35}
+    assert list(profile["features"]) == list(IRIS_FEATURES)
+    for stats in profile["features"].values():
+        assert list(stats["quantiles"]) == QUANTILES
+        assert len(stats["bin_edges"]) == 11 and len(stats["bin_counts"]) == 10
+        assert sum(stats["bin_counts"]) == stats["count"] == 105
+        assert stats["bin_edges"][0] == stats["min"] and stats["bin_edges"][-1] == stats["max"]
+
+    # the logged model serves through the same loader and feature schema as the API
+    loaded = load_model(registry, "champion", tmp_path / "cache")
+    assert loaded.schema.names == IRIS_FEATURES
+    assert loaded.flavor == "sklearn"
+    assert len(loaded.input_example) > 0
+    rows = iris_frame().iloc[[0, 60, 120]]
+    scores = loaded.score(loaded.schema.frame_to_matrix(rows))
+    assert scores.labels == ["setosa", "versicolor", "virginica"]
+    assert scores.probabilities is not None
+    assert np.allclose(scores.probabilities.sum(axis=1), 1.0)
+
+
+def test_load_profile_of_unknown_run_is_a_clean_error(trained_registry: TrainedRegistry) -> None:
+    from modelyard.errors import RegistryError
+
+    with pytest.raises(RegistryError, match=PROFILE_ARTIFACT.split("/")[0]):
+        load_profile(trained_registry.tracking_uri, "0" * 32)
+
+
+def test_worse_model_stays_challenger_then_policies(
+    isolated_registry: TrainedRegistry,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(isolated_registry, tmp_path)
+    registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
+    champion = isolated_registry.champion_version
+
+    worse = train(settings, {"model": {"estimator": "logistic_regression"}})
+    assert not worse.promoted
+    assert "does not beat" in worse.reason
+    assert registry.aliases() == {"champion": champion, "challenger": worse.version}
+    assert worse.run_url == (
+        f"{isolated_registry.tracking_uri}/#/experiments/{worse.experiment_id}/runs/{worse.run_id}"
+    )
+    response = httpx.get(
+        f"{isolated_registry.tracking_uri}/api/2.0/mlflow/runs/get", params={"run_id": worse.run_id}
+    )
+    assert response.status_code == 200
+    assert response.json()["run"]["info"]["experiment_id"] == worse.experiment_id
+
+    forced = train(
+        settings, {"model": {"estimator": "logistic_regression"}, "promotion": {"policy": "always"}}
+    )
+    assert forced.promoted and forced.version == str(int(worse.version) + 1)
+    assert registry.aliases() == {"champion": forced.version, "challenger": forced.version}
+
+    # the same through `modelyard train`, which prints the run URL and the version
+    done = run_cli(
+        isolated_registry.env(tmp_path),
+        "train",
+        "--estimator",
+        "random_forest",
+        "--param",
+        "promotion.policy=never",
+    )
+    assert done.returncode == 0, done.stderr
+    frozen = str(int(forced.version) + 1)
+    assert f"run:      {isolated_registry.tracking_uri}/#/experiments/" in done.stdout
+    assert (
+        f"version:  {isolated_registry.model_name} version {frozen} (random_forest)" in done.stdout
+    )
+    assert "kept as challenger: policy 'never'" in done.stdout
+    assert registry.aliases() == {"champion": forced.version, "challenger": frozen}
+    assert registry.resolve(frozen).metrics["f1_macro"] > forced.metrics["f1_macro"]
+    assert registry.history()[-2:] == [isolated_registry.baseline_version, champion]
+
+
+def test_promote_and_rollback_commands(isolated_registry: TrainedRegistry, tmp_path: Path) -> None:
+    env = isolated_registry.env(tmp_path)
+    baseline, champion = isolated_registry.baseline_version, isolated_registry.champion_version
+    registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
+
+    done = run_cli(env, "promote", baseline)
+    assert done.returncode == 0, done.stderr
+    assert f"version {champion} -> version {baseline}" in done.stdout
+    assert registry.aliases()["champion"] == baseline
+
+    done = run_cli(env, "rollback")
+    assert done.returncode == 0, done.stderr
+    assert f"version {baseline} -> version {champion}" in done.stdout
+    assert registry.aliases()["champion"] == champion
+
+    done = run_cli(env, "rollback")
+    assert done.returncode == 0, done.stderr
+    assert registry.aliases()["champion"] == baseline
+
+    done = run_cli(env, "rollback")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "no earlier champion" in done.stderr
+
+    done = run_cli(env, "promote", "999")
+    assert done.returncode == 1
+    assert "error: model" in done.stderr and "'999'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert registry.aliases()["champion"] == baseline
+
+
+def test_commands_fail_cleanly_when_mlflow_is_down(tmp_path: Path) -> None:
+    env = service_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9", MODELYARD_HOME=tmp_path)
+    for args in (("promote", "1"), ("rollback",), ("train",)):
+        done = run_cli(env, *args)
+        assert done.returncode == 1, args
+        assert "error: MLflow at http://127.0.0.1:9 is unreachable" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_bad_csv_is_a_clean_error(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+    name = f"csv-{uuid.uuid4().hex[:8]}"
+    env = service_env(
+        MLFLOW_TRACKING_URI=mlflow_server.url, MODELYARD_MODEL_NAME=name, MODELYARD_HOME=tmp_path
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,x\n3,oops,y\n5,6,x\n7,8,y\n")
+    done = run_cli(env, "train", "--csv", str(bad), "--target", "label")
+    assert done.returncode == 1
+    assert "error: training data: column 'b': expected numbers, found 'oops'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+    done = run_cli(env, "train", "--csv", str(bad), "--target", "species")
+    assert done.returncode == 1
+    assert "error: training data: column 'species': column not found" in done.stderr
+
+    done = run_cli(env, "train", "--param", "model.estimatr=random_forest")
+    assert done.returncode == 1
+    assert "error: unknown training parameter 'model.estimatr'" in done.stderr
+    assert Registry(mlflow_server.url, name).versions() == []
+
+
+def test_kedro_run_trains_a_users_csv(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+    name = f"csv-{uuid.uuid4().hex[:8]}"
+    frame = iris_frame().rename(columns={"species": "kind"})
+    path = tmp_path / "flowers.csv"
+    frame.to_csv(path, index=False)
+    env = service_env(
+        MLFLOW_TRACKING_URI=mlflow_server.url, MODELYARD_MODEL_NAME=name, MODELYARD_HOME=tmp_path
+    )
+    done = subprocess.run(
+        [
+            str(VENV_BIN / "kedro"),
+            "run",
+            "--pipeline",
+            "training",
+            "--params",
+            f"data.source=csv,data.path={path},data.target=kind,model.estimator=gradient_boosting",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert f"registered {name} version 1 (gradient_boosting); promoted to champion" in output
+    assert f"{mlflow_server.url}/#/experiments/" in output
+    registry = Registry(mlflow_server.url, name)
+    info = registry.champion()
+    assert info is not None and info.version == "1"
+    assert info.run_id is not None
+    assert json.dumps(load_profile(mlflow_server.url, info.run_id)["labels"]) == json.dumps(
+        {"setosa": 35, "versicolor": 35, "virginica": 35}
+    )

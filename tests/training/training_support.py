@@ -1,0 +1,7 @@
+"""Helpers shared by the training tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
