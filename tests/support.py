@@ -147,3 +147,28 @@ class TrainedRegistry:
             MODELYARD_HOME=home,
             **values,
         )
+
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+@contextlib.contextmanager
+def temporary_postgres_database(prefix: str) -> Iterator[str]:
+    """A database on the local PostgreSQL server, dropped afterwards; skips if unreachable."""
+    import uuid
+
+    import psycopg
+    import pytest
+
+    try:
+        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,27 +21,15 @@ from modelyard.db.models import (
     Prediction,
     QualitySnapshot,
 )
+from support import temporary_postgres_database
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 T0 = dt.datetime(2026, 1, 5, 12, 0, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
-    import psycopg
-
-    try:
-        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
-    name = f"modelyard_dash_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_postgres_database("modelyard_dash") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

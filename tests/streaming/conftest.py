@@ -8,7 +8,6 @@ that do not need the MLflow server.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,28 +20,16 @@ from modelyard.db.migrate import upgrade_database
 from modelyard.features import FeatureSchema
 from modelyard.inference.model import LoadedModel, _sklearn_predictor
 from modelyard.registry import VersionInfo
+from support import temporary_postgres_database
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database created for this test session and dropped after it."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
-    name = f"modelyard_test_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_postgres_database("modelyard_test") as url:
+        yield url
 
 
 def reset_postgres(url: str) -> None:
