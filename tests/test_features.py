@@ -65,3 +65,38 @@ def test_frame_with_non_numeric_column_names_the_field() -> None:
     with pytest.raises(FeatureError) as excinfo:
         SCHEMA.frame_to_matrix(frame)
     assert excinfo.value.field == "sepal_width"
+
+
+def test_partition_keeps_good_rows_in_order_and_names_each_bad_one() -> None:
+    rows = [ROW, {**ROW, "petal_width": "x"}, {**ROW, "sepal_length": 7}, [1, 2, 3, 4], ROW]
+    matrix, valid, invalid = SCHEMA.partition(rows)
+    assert valid == [0, 2, 4]
+    assert matrix.tolist() == [[5.1, 3.5, 1.4, 0.2], [7.0, 3.5, 1.4, 0.2], [5.1, 3.5, 1.4, 0.2]]
+    assert [(i, e.field) for i, e in invalid] == [(1, "petal_width"), (3, None)]
+    assert all(e.row is None for _, e in invalid)
+
+
+def test_partition_of_a_clean_batch_matches_row_by_row() -> None:
+    rng = np.random.default_rng(7)
+    rows = [dict(zip(SCHEMA.names, map(float, r), strict=True)) for r in rng.normal(size=(50, 4))]
+    rows[3]["sepal_width"] = 2  # a JSON integer is a number too
+    matrix, valid, invalid = SCHEMA.partition(rows)
+    assert invalid == [] and valid == list(range(50))
+    assert np.array_equal(matrix, np.stack([SCHEMA.row_to_vector(r) for r in rows]))
+
+
+@pytest.mark.parametrize("value", [True, "1.0", None, math.nan, 10**400, np.float64(1.5)])
+def test_batch_and_single_row_paths_agree_on_odd_values(value: object) -> None:
+    row = {**ROW, "petal_length": value}
+    try:
+        expected: np.ndarray | str = SCHEMA.row_to_vector(row)
+    except FeatureError as exc:
+        expected = exc.reason
+    try:
+        got: np.ndarray | str = SCHEMA.rows_to_matrix([ROW, row])[1]
+    except FeatureError as exc:
+        got = exc.reason
+    if isinstance(expected, str):
+        assert got == expected
+    else:
+        assert np.array_equal(got, expected)

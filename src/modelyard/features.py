@@ -8,9 +8,11 @@ model takes, rejecting missing, extra, wrong-typed and non-finite values with a
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _NUMERIC_SPEC_TYPES = {"double", "float", "long", "integer"}
+# JSON numbers arrive as exactly these types; anything else (bool, str, None, a subclass)
+# takes the row-by-row path, which names the offending field.
+_PLAIN_NUMBERS = frozenset({float, int})
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,11 @@ class FeatureSchema:
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"duplicate feature names in {self.names}")
         object.__setattr__(self, "_index", {n: i for i, n in enumerate(self.names)})
+        getter = itemgetter(*self.names)
+        pick: Callable[[Any], tuple[Any, ...]] = (
+            (lambda row: (getter(row),)) if len(self.names) == 1 else getter
+        )
+        object.__setattr__(self, "_pick", pick)
 
     @property
     def index(self) -> dict[str, int]:
@@ -77,10 +87,60 @@ class FeatureSchema:
         """A batch of JSON objects → an (n, features) float64 matrix."""
         if len(rows) == 0:
             raise FeatureError("the batch is empty; send at least one record", field="records")
+        fast = self._fast_matrix(rows)
+        if fast is not None:
+            return fast
         out = np.empty((len(rows), len(self.names)), dtype=np.float64)
         for i, row in enumerate(rows):
             self._fill(out[i], row, i)
         return out
+
+    def partition(
+        self, rows: Sequence[Any]
+    ) -> tuple[np.ndarray, list[int], list[tuple[int, FeatureError]]]:
+        """Split a batch into its valid rows and its invalid ones.
+
+        Returns the matrix of the valid rows (in order), their positions in ``rows``, and
+        ``(position, error)`` for every invalid row, with the errors ``row_to_vector`` gives.
+        """
+        fast = self._fast_matrix(rows) if rows else None
+        if fast is not None:
+            return fast, list(range(len(rows))), []
+        out = np.empty((len(rows), len(self.names)), dtype=np.float64)
+        valid: list[int] = []
+        invalid: list[tuple[int, FeatureError]] = []
+        for i, row in enumerate(rows):
+            try:
+                self._fill(out[len(valid)], row, None)
+            except FeatureError as exc:
+                invalid.append((i, exc))
+            else:
+                valid.append(i)
+        return out[: len(valid)], valid, invalid
+
+    def _fast_matrix(self, rows: Sequence[Any]) -> np.ndarray | None:
+        """The whole batch at once when every row is plainly valid, else None.
+
+        None sends the caller to the row-by-row path, which finds and names the first
+        problem; this path only has to be right about batches with none.
+        """
+        width = len(self.names)
+        pick: Callable[[Any], tuple[Any, ...]] = self._pick  # type: ignore[attr-defined]
+        try:
+            values = [pick(row) for row in rows if type(row) is dict and len(row) == width]
+        except KeyError:
+            return None
+        if len(values) != len(rows):
+            return None
+        if not set(map(type, itertools.chain.from_iterable(values))) <= _PLAIN_NUMBERS:
+            return None
+        try:
+            matrix = np.array(values, dtype=np.float64)
+        except OverflowError:
+            return None
+        if not np.isfinite(matrix).all():
+            return None
+        return matrix.reshape(len(rows), width)
 
     def _fill(self, out: np.ndarray, row: Any, row_index: int | None) -> None:
         if not isinstance(row, Mapping):
@@ -145,7 +205,10 @@ def _to_float(value: Any, name: str, row_index: int | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         kind = "null" if value is None else type(value).__name__
         raise FeatureError(f"expected a number, got {kind}", field=name, row=row_index)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float64's range
+        number = math.inf
     if not math.isfinite(number):
         raise FeatureError("expected a finite number", field=name, row=row_index)
     return number

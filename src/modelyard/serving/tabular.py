@@ -9,6 +9,7 @@ no unknown one, numbers only (no booleans, strings or nulls), all finite. Every 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from modelyard.errors import FeatureError
 from modelyard.features import FeatureSchema
 
 _NUMBER_TYPES = (int, float)
+_PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)
 
 
 def check_rows(count: int, limit: int, field: str) -> None:
@@ -61,6 +63,10 @@ def from_positional(
     order = _column_order(schema, names, field)
     width = len(names)
     matrix = np.empty((len(rows), len(schema.names)), dtype=np.float64)
+    fast = _plain_matrix(rows, width)
+    if fast is not None:
+        matrix[:, order] = fast
+        return matrix
     for i, row in enumerate(rows):
         if not isinstance(row, list):
             raise FeatureError(f"expected a list of {width} values, got {_kind(row)}", field, i)
@@ -85,11 +91,31 @@ def from_columns(schema: FeatureSchema, columns: Any, limit: int, field: str) ->
     count = lengths.pop()
     check_rows(count, limit, field)
     matrix = np.empty((count, len(schema.names)), dtype=np.float64)
+    fast = _plain_matrix(list(columns.values()), count)
+    if fast is not None:
+        matrix[:, order] = fast.T
+        return matrix
     for j, (name, values) in enumerate(columns.items()):
         col = order[j]
         for i, value in enumerate(values):
             matrix[i, col] = _number(value, str(name), i)
     return matrix
+
+
+def _plain_matrix(rows: list[Any], width: int) -> np.ndarray | None:
+    """``rows`` as a float64 matrix when every row is a list of ``width`` plain finite numbers.
+
+    Anything else gives None, and the caller's value-by-value loop names the problem.
+    """
+    if not all(type(row) is list and len(row) == width for row in rows):
+        return None
+    if not set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN_NUMBERS:
+        return None
+    try:
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    except OverflowError:
+        return None
+    return matrix if np.isfinite(matrix).all() else None
 
 
 def _column_order(schema: FeatureSchema, names: list[str], field: str) -> list[int]:
@@ -113,7 +139,10 @@ def _number(value: Any, name: str, row: int) -> float:
     if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
         kind = "null" if value is None else type(value).__name__
         raise FeatureError(f"expected a number, got {kind}", field=name, row=row)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float64's range
+        number = math.inf
     if not math.isfinite(number):
         raise FeatureError("expected a finite number", field=name, row=row)
     return number
