@@ -210,10 +210,30 @@ log "   predictions in PostgreSQL: $(predictions_count) (model versions: $versio
 [[ ",$versions_scored," == *",$CHAMPION,"* ]] || fail "worker did not score with version $CHAMPION"
 
 curl -fsS -o /dev/null "http://127.0.0.1:$HOST_UI_PORT/" || fail "dashboard does not answer"
-curl -fsS -o /dev/null "http://127.0.0.1:$HOST_UI_PORT/_dash-layout" \
+curl -fsS "http://127.0.0.1:$HOST_UI_PORT/_dash-layout" > "$WORK/layout.json" \
     || fail "dashboard layout does not answer"
 curl -fsS -o /dev/null "http://127.0.0.1:$HOST_VIZ_PORT/" || fail "Kedro-Viz does not answer"
-log "   dashboard and Kedro-Viz answer"
+# the dashboard links to Kedro-Viz at the published port, which a browser on the host opens
+# (not at viz:4141, the address inside the network)
+viz_link=$(python3 - "$WORK/layout.json" <<'EOF'
+import json, sys
+def find(node):
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == "pipeline-link":
+            return node["props"]["href"]
+        node = list(node.values())
+    if isinstance(node, list):
+        for child in node:
+            if (found := find(child)) is not None:
+                return found
+    return None
+print(find(json.load(open(sys.argv[1]))))
+EOF
+)
+[[ "$viz_link" == "http://${PUBLIC_HOST:-127.0.0.1}:$HOST_VIZ_PORT" ]] \
+    || fail "the dashboard links to Kedro-Viz at $viz_link"
+curl -fsS -o /dev/null "$viz_link/" || fail "the dashboard's Kedro-Viz link does not open"
+log "   dashboard and Kedro-Viz answer; the dashboard links to Kedro-Viz at $viz_link"
 
 targets_up() {
     curl -fsS "http://127.0.0.1:$HOST_PROMETHEUS_PORT/api/v1/targets" | python3 -c '

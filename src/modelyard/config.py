@@ -84,7 +84,13 @@ class Settings(BaseSettings):
     )
     api_url: str | None = Field(default=None, description="API base URL as clients reach it.")
     worker_metrics_url: str | None = Field(default=None, description="Worker /metrics URL.")
-    viz_url: str | None = Field(default=None, description="Kedro-Viz URL shown on the dashboard.")
+    viz_url: str | None = Field(
+        default=None, description="Kedro-Viz URL as the dashboard's server reaches it."
+    )
+    viz_public_url: str | None = Field(
+        default=None,
+        description="Kedro-Viz URL for links shown to people (default: MODELYARD_VIZ_URL).",
+    )
 
     # --- prediction API --------------------------------------------------------------------
     api_workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
@@ -175,6 +181,10 @@ class Settings(BaseSettings):
     @cached_property
     def viz_base_url(self) -> str:
         return (self.viz_url or f"http://{self.client_host}:{self.viz_port}").rstrip("/")
+
+    @cached_property
+    def viz_ui_url(self) -> str:
+        return (self.viz_public_url or self.viz_base_url).rstrip("/")
 
     @property
     def admin_key_value(self) -> str | None:

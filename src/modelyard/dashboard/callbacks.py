@@ -62,7 +62,7 @@ def register_pipeline(app: Dash, state: DashboardState) -> None:
         State("pipeline-state", "data"),
     )
     def _pipeline(_n: int | None, known: str | None) -> tuple[Any, ...]:
-        url = settings.viz_base_url
+        url = settings.viz_base_url  # as this server reaches it
         try:
             reachable = state.http.get(f"{url}/").status_code < 500
         except httpx.HTTPError:
@@ -71,7 +71,9 @@ def register_pipeline(app: Dash, state: DashboardState) -> None:
         if now == known:
             return (no_update, no_update)  # keep the embedded page as it is
         if reachable:
-            frame = html.Iframe(src=f"{url}/", className="viz-frame", title="Kedro-Viz")
+            # the frame is loaded by the browser, so it takes the public address
+            src = f"{settings.viz_ui_url}/"
+            frame = html.Iframe(src=src, className="viz-frame", title="Kedro-Viz")
             return (frame, now)
         text = f"Kedro-Viz is not running at {url}: start it with `modelyard viz`."
         return (views.notice(text, "warn"), now)

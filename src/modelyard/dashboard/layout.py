@@ -220,7 +220,7 @@ def build_layout(settings: Settings) -> html.Div:
                 [
                     html.A(
                         "Open Kedro-Viz ↗",
-                        href=settings.viz_base_url,
+                        href=settings.viz_ui_url,
                         target="_blank",
                         id=ids.PIPELINE_LINK,
                         className="button",
