@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
-from modelyard.registry import CHALLENGER, CHAMPION, Registry
+from modelyard.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 from support import TrainedRegistry, free_port
 
 pytestmark = pytest.mark.integration
@@ -56,3 +56,17 @@ def test_unreachable_server_is_reported() -> None:
     registry = Registry(f"http://127.0.0.1:{free_port()}", "iris")
     with pytest.raises(RegistryUnavailableError):
         registry.resolve(CHAMPION)
+
+
+def test_rest_resolution_matches_the_mlflow_client(isolated_registry: TrainedRegistry) -> None:
+    registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
+    for ref in (CHAMPION, "1", "2"):
+        over_rest = registry.resolve(ref)
+        client_mv = (
+            registry.client.get_model_version(registry.name, ref)
+            if ref.isdigit()
+            else registry.client.get_model_version_by_alias(registry.name, ref)
+        )
+        from_client = VersionInfo.from_mlflow(client_mv)
+        assert over_rest == from_client
+        assert over_rest.tags and over_rest.run_id

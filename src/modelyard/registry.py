@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
 
 if TYPE_CHECKING:
+    import httpx
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
@@ -60,6 +61,19 @@ class VersionInfo:
         return float(value) if value else None
 
     @classmethod
+    def from_rest(cls, mv: dict[str, Any]) -> VersionInfo:
+        """From a ``model_version`` object of MLflow's REST API."""
+        return cls(
+            name=str(mv["name"]),
+            version=str(mv["version"]),
+            run_id=mv.get("run_id") or None,
+            aliases=tuple(sorted(mv.get("aliases") or ())),
+            created_at=int(mv.get("creation_timestamp") or 0) / 1000.0,
+            tags={str(t["key"]): str(t.get("value", "")) for t in mv.get("tags") or ()},
+            source=mv.get("source"),
+        )
+
+    @classmethod
     def from_mlflow(cls, mv: ModelVersion) -> VersionInfo:
         return cls(
             name=mv.name,
@@ -80,11 +94,12 @@ def _is_unreachable(exc: Exception) -> bool:
     )
 
 
+_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"})
+
+
 def _is_not_found(exc: Exception) -> bool:
     code = getattr(exc, "error_code", "")
-    return code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"} or (
-        "not found" in str(exc).lower()
-    )
+    return code in _NOT_FOUND_CODES or ("not found" in str(exc).lower())
 
 
 class Registry:
@@ -102,6 +117,9 @@ class Registry:
         self.tracking_uri = tracking_uri
         self.name = name
         self._client = client
+        self._http: httpx.Client | None = None
+        self._http_retries = http_retries
+        self._http_timeout = http_timeout
         # MLflow's client reads its HTTP policy from the process environment on every call;
         # its defaults (7 retries, exponential backoff) would hide an outage for minutes.
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(http_retries)
@@ -116,6 +134,58 @@ class Registry:
             http_retries=settings.mlflow_http_retries,
             http_timeout=settings.mlflow_http_timeout,
         )
+
+    @property
+    def _rest(self) -> httpx.Client | None:
+        """A plain HTTP client for reads when MLflow is a server (None for local stores).
+
+        Resolving a reference is what the API and the worker do at start and on every poll;
+        over REST it needs neither the mlflow package (seconds to import, ~150 MB) nor its
+        retry policy.
+        """
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return None
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(
+                base_url=self.tracking_uri.rstrip("/") + "/api/2.0/mlflow/",
+                timeout=float(self._http_timeout),
+                transport=httpx.HTTPTransport(retries=self._http_retries),
+            )
+        return self._http
+
+    def _rest_get(self, what: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """GET one REST endpoint; not-found is ModelNotFoundError, outages are unavailable."""
+        import httpx
+
+        client = self._rest
+        assert client is not None
+        try:
+            response = client.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise RegistryUnavailableError(
+                f"MLflow at {self.tracking_uri} is unreachable ({what}: {exc})"
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        code = str(body.get("error_code", ""))
+        if response.status_code == 404 or code in _NOT_FOUND_CODES:
+            ref = params.get("alias") or params.get("version", "")
+            raise ModelNotFoundError(self.name, ref, body.get("message"))
+        if response.status_code >= 500:
+            # a server that is starting or overloaded: callers retry, as for an outage
+            raise RegistryUnavailableError(
+                f"MLflow at {self.tracking_uri} answered {response.status_code} ({what})"
+            )
+        if response.status_code >= 400:
+            message = body.get("message") or response.text[:200]
+            raise RegistryError(f"{what} for {self.name}: {message}")
+        return body
 
     @property
     def client(self) -> MlflowClient:
@@ -145,6 +215,19 @@ class Registry:
         ref = ref.strip()
         if not ref:
             raise ModelNotFoundError(self.name, ref, "empty reference")
+        if self._rest is not None:
+            if ref.isdigit():
+                body = self._rest_get(
+                    "get version", "model-versions/get", {"name": self.name, "version": ref}
+                )
+            else:
+                body = self._rest_get(
+                    "get alias", "registered-models/alias", {"name": self.name, "alias": ref}
+                )
+            mv = body.get("model_version")
+            if not isinstance(mv, dict):
+                raise RegistryError(f"resolving {self.name}@{ref}: no model_version in the answer")
+            return VersionInfo.from_rest(mv)
         try:
             if ref.isdigit():
                 mv = self._call("get version", self.client.get_model_version, self.name, ref)

@@ -1,26 +1,29 @@
 """A registered model version loaded into memory, ready to score float matrices.
 
-Scikit-learn models (the flavour modelyard trains) are used directly as estimators, so
-scoring takes a numpy matrix with no DataFrame in between; any other pyfunc model is
-wrapped so that it takes the same matrix.
+Scikit-learn models (the flavour modelyard trains) are compiled to ONNX when they convert
+exactly and scored by ONNX Runtime; the others are used directly as estimators. Either way
+scoring takes a numpy matrix with no DataFrame in between; any other pyfunc model is wrapped
+so that it takes the same matrix.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.errors import ModelLoadError, RegistryError
+from modelyard.errors import ModelLoadError
 from modelyard.features import FeatureSchema
+from modelyard.inference.prepare import Prepared, prepare_in_child, read_prepared
 from modelyard.registry import Registry, VersionInfo
+
+if TYPE_CHECKING:
+    from modelyard.inference.runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class LoadedModel:
     input_example: list[dict[str, Any]]
     load_seconds: float
     _predict: Callable[[np.ndarray], Scores] = field(repr=False)
+    runtime: str = "python"  # what scores: "onnxruntime", "sklearn" or "python_function"
 
     @property
     def name(self) -> str:
@@ -74,35 +78,16 @@ class LoadedModel:
             )
 
 
-def _takes_matrix(estimator: Any, names: tuple[str, ...]) -> bool:
-    """Let a fitted estimator take a bare matrix whose columns are ``names``, in order.
-
-    scikit-learn remembers the column names it was fitted with and warns (on every call)
-    when given a numpy matrix. When those names are exactly the schema's, in its order,
-    they carry no information the matrix lacks, so they are dropped. Anything that selects
-    columns by name (a ColumnTransformer) keeps them, and then gets a DataFrame.
-    """
-    parts = [step for _, step in getattr(estimator, "steps", None) or []] or [estimator]
-    for part in parts:
-        fitted = getattr(part, "feature_names_in_", None)
-        if fitted is None:
-            continue
-        if type(part).__name__ == "ColumnTransformer" or tuple(map(str, fitted)) != names:
-            return False
-    for part in parts:
-        if "feature_names_in_" in vars(part):
-            del part.feature_names_in_
-    return True
-
-
 def _sklearn_predictor(
     estimator: Any, schema: FeatureSchema | None = None
 ) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
     import sklearn
 
+    from modelyard.inference.compiling import takes_matrix
+
     classes = tuple(getattr(estimator, "classes_", ()))
     prepare: Callable[[np.ndarray], Any] = _identity
-    if schema is not None and not _takes_matrix(estimator, schema.names):
+    if schema is not None and not takes_matrix(estimator, schema.names):
         import pandas as pd
 
         columns = list(schema.names)
@@ -148,74 +133,58 @@ def _pyfunc_predictor(model: Any, schema: FeatureSchema) -> Callable[[np.ndarray
     return predict
 
 
-def _download(uri: str, target: Path) -> Path:
-    """Download a model's artifacts once into ``target`` (atomically), then reuse them.
+def _onnx_predictor(runtime: OnnxModel, classes: tuple[Any, ...]) -> Callable[[np.ndarray], Scores]:
+    if runtime.returns_probabilities and classes:
+        class_array = np.asarray(classes, dtype=object)
 
-    Several processes (API workers, the streaming worker) may download the same version at
-    once: each downloads into a folder of its own and renames it into place; the first
-    rename wins and the others keep the winner's copy.
-    """
-    import mlflow.artifacts
+        def predict(matrix: np.ndarray) -> Scores:
+            proba = runtime.run(matrix)
+            return Scores(class_array[proba.argmax(axis=1)].tolist(), proba)
 
-    if (target / "MLmodel").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(partial))
-        found = next(partial.rglob("MLmodel"), None)
-        if found is None:
-            raise ModelLoadError(f"{uri} has no MLmodel file")
-        try:
-            found.parent.rename(target)
-        except OSError as exc:  # another process got there first, or a stale folder is there
-            if not (target / "MLmodel").exists():
-                raise ModelLoadError(
-                    f"cannot put {uri} in the model cache {target}: {exc}"
-                ) from exc
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
+        return predict
+
+    def predict_values(matrix: np.ndarray) -> Scores:
+        return Scores(runtime.run(matrix).reshape(len(matrix), -1)[:, 0].tolist(), None)
+
+    return predict_values
+
+
+def _in_process(
+    prepared: Prepared, schema: FeatureSchema
+) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
+    """Load the MLflow model itself (a model that did not compile to ONNX)."""
+    if prepared.flavor == "sklearn":
+        import mlflow.sklearn
+
+        return _sklearn_predictor(mlflow.sklearn.load_model(str(prepared.path)), schema)
+    import mlflow.pyfunc
+
+    return _pyfunc_predictor(mlflow.pyfunc.load_model(str(prepared.path)), schema), ()
 
 
 def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
-    """Load one registered version (from the local cache when present) and warm it up."""
-    import mlflow
-    from mlflow.models import Model
+    """Load one registered version (prepared in the local cache first) and warm it up.
 
+    A version the cache already holds loads without MLflow or scikit-learn when it compiled
+    to ONNX; otherwise a child process prepares it (:mod:`modelyard.inference.prepare`).
+    """
     started = time.perf_counter()
-    mlflow.set_tracking_uri(registry.tracking_uri)
-    mlflow.set_registry_uri(registry.tracking_uri)
     target = cache_dir / info.name / info.version
+    prepared = read_prepared(target) or prepare_in_child(
+        registry.tracking_uri, info.name, info.version, target
+    )
     try:
-        path = _download(f"models:/{info.name}/{info.version}", target)
-        meta = Model.load(str(path))
-        schema = FeatureSchema.from_signature(meta.signature)
-        example_frame = meta.load_input_example(str(path))
-    except (ModelLoadError, RegistryError):
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load version {info.version} of {info.name!r}: {exc}") from exc
+        schema = FeatureSchema(prepared.features)
+        onnx_path = prepared.onnx_path
+        if onnx_path is not None and prepared.onnx_input is not None:
+            from modelyard.inference.runtime import OnnxModel
 
-    example: list[dict[str, Any]] = []
-    if example_frame is not None and hasattr(example_frame, "to_dict"):
-        example = [
-            {str(k): float(v) for k, v in row.items()}
-            for row in example_frame.to_dict(orient="records")
-        ]
-    try:
-        if "sklearn" in meta.flavors:
-            import mlflow.sklearn
-
-            estimator = mlflow.sklearn.load_model(str(path))
-            predict, classes = _sklearn_predictor(estimator, schema)
-            flavor = "sklearn"
+            runtime = OnnxModel(onnx_path.read_bytes(), prepared.onnx_input, prepared.onnx_output)
+            predict, classes = _onnx_predictor(runtime, prepared.classes), prepared.classes
+            engine = "onnxruntime"
         else:
-            import mlflow.pyfunc
-
-            predict = _pyfunc_predictor(mlflow.pyfunc.load_model(str(path)), schema)
-            classes = ()
-            flavor = "python_function"
+            predict, classes = _in_process(prepared, schema)
+            engine = prepared.flavor
     except Exception as exc:
         raise ModelLoadError(f"cannot load version {info.version} of {info.name!r}: {exc}") from exc
 
@@ -224,18 +193,20 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
         ref=ref,
         schema=schema,
         classes=classes,
-        flavor=flavor,
-        input_example=example,
+        flavor=prepared.flavor,
+        input_example=prepared.input_example,
         load_seconds=0.0,
         _predict=predict,
+        runtime=engine,
     )
     loaded.warm_up()
     loaded.load_seconds = time.perf_counter() - started
     log.info(
-        "loaded %s version %s (%s, %d features) in %.2fs",
+        "loaded %s version %s (%s on %s, %d features) in %.2fs",
         info.name,
         info.version,
-        flavor,
+        prepared.flavor,
+        engine,
         len(schema.names),
         loaded.load_seconds,
     )

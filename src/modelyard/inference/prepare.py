@@ -1,0 +1,255 @@
+"""Preparing a registered version in the local model cache, in a process of its own.
+
+``<cache>/<name>/<version>/`` holds the MLflow model as downloaded, and ``modelyard/`` inside
+it what a server needs to start from it without MLflow or scikit-learn: ``meta.json`` (the
+feature schema, classes, flavour and logged input example) and, for a scikit-learn model
+that compiles, ``model.onnx`` (see :mod:`modelyard.inference.compiling`).
+
+Downloading and compiling import MLflow, scikit-learn and skl2onnx: seconds and hundreds of
+megabytes that a serving process should not keep. So a server that finds no prepared folder
+runs ``python -m modelyard.inference.prepare`` and waits for it; the child writes into a
+private folder and renames it into place, so that several processes preparing the same
+version at once leave one complete copy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelyard.errors import ModelLoadError
+from modelyard.features import FeatureSchema
+
+log = logging.getLogger(__name__)
+
+PREPARED_DIR = "modelyard"
+META_FILE = "meta.json"
+ONNX_FILE = "model.onnx"
+FORMAT = 1
+PREPARE_TIMEOUT_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A version in the cache: where its MLflow model is, and what ``meta.json`` says."""
+
+    path: Path
+    features: tuple[str, ...]
+    classes: tuple[Any, ...]
+    flavor: str
+    input_example: list[dict[str, float]]
+    onnx_input: str | None  # the compiled graph's input dtype; None when not compiled
+    onnx_output: str
+    not_compiled: str | None
+
+    @property
+    def onnx_path(self) -> Path | None:
+        return self.path / PREPARED_DIR / ONNX_FILE if self.onnx_input else None
+
+
+def read_prepared(target: Path) -> Prepared | None:
+    """The prepared version at ``target``, or None when it is missing or from another format."""
+    try:
+        meta = json.loads((target / PREPARED_DIR / META_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        return None
+    return Prepared(
+        path=target,
+        features=tuple(meta["features"]),
+        classes=tuple(meta["classes"]),
+        flavor=str(meta["flavor"]),
+        input_example=list(meta["input_example"]),
+        onnx_input=meta.get("onnx_input"),
+        onnx_output=str(meta.get("onnx_output") or ""),
+        not_compiled=meta.get("not_compiled"),
+    )
+
+
+def prepare_in_child(tracking_uri: str, name: str, version: str, target: Path) -> Prepared:
+    """Run :func:`prepare` in a child process (see the module doc) and read its result."""
+    command = [
+        sys.executable,
+        "-m",
+        "modelyard.inference.prepare",
+        tracking_uri,
+        name,
+        version,
+        str(target),
+    ]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=PREPARE_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelLoadError(
+            f"preparing version {version} of {name!r} took over {PREPARE_TIMEOUT_SECONDS}s"
+        ) from exc
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit code {done.returncode}"
+        raise ModelLoadError(f"cannot load version {version} of {name!r}: {reason}")
+    prepared = read_prepared(target)
+    if prepared is None:
+        raise ModelLoadError(f"preparing version {version} of {name!r} left no {META_FILE}")
+    log.info(
+        "prepared %s version %s in %.1fs (%s)",
+        name,
+        version,
+        time.perf_counter() - started,
+        "compiled to ONNX" if prepared.onnx_input else f"not compiled: {prepared.not_compiled}",
+    )
+    return prepared
+
+
+def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
+    """Download ``models:/name/version`` into ``target`` and write its prepared folder."""
+    import mlflow
+    from mlflow.models import Model
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    _download(f"models:/{name}/{version}", target)
+    if read_prepared(target) is not None:
+        return
+    try:
+        meta = Model.load(str(target))
+        schema = FeatureSchema.from_signature(meta.signature)
+        example_frame = meta.load_input_example(str(target))
+    except Exception as exc:
+        raise ModelLoadError(f"cannot read the model's metadata: {exc}") from exc
+    example: list[dict[str, float]] = []
+    if example_frame is not None and hasattr(example_frame, "to_dict"):
+        example = [
+            {str(k): float(v) for k, v in row.items()}
+            for row in example_frame.to_dict(orient="records")
+        ]
+    flavor = "sklearn" if "sklearn" in meta.flavors else "python_function"
+    classes: tuple[Any, ...] = ()
+    compiled = None
+    reason: str | None = "only scikit-learn models are compiled"
+    if flavor == "sklearn":
+        import mlflow.sklearn
+
+        from modelyard.inference.compiling import (
+            NotCompilableError,
+            compile_sklearn,
+            probe_rows,
+            takes_matrix,
+        )
+
+        try:
+            estimator = mlflow.sklearn.load_model(str(target))
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load the scikit-learn model: {exc}") from exc
+        classes = tuple(_plain(c) for c in getattr(estimator, "classes_", ()))
+        if not takes_matrix(estimator, schema.names):
+            reason = "the model selects its input columns by name"
+        else:
+            rows = example or [dict.fromkeys(schema.names, 0.0)]
+            try:
+                compiled = compile_sklearn(estimator, probe_rows(schema.rows_to_matrix(rows)))
+                reason = None
+            except NotCompilableError as exc:
+                reason = str(exc)
+    _write_prepared(
+        target,
+        {
+            "format": FORMAT,
+            "features": list(schema.names),
+            "classes": list(classes),
+            "flavor": flavor,
+            "input_example": example,
+            "onnx_input": compiled.input_dtype if compiled else None,
+            "onnx_output": compiled.output if compiled else None,
+            "not_compiled": reason,
+        },
+        compiled.onnx_bytes if compiled else None,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _write_prepared(target: Path, meta: dict[str, Any], onnx_bytes: bytes | None) -> None:
+    partial = Path(tempfile.mkdtemp(prefix=f".{PREPARED_DIR}-", dir=target))
+    try:
+        if onnx_bytes is not None:
+            (partial / ONNX_FILE).write_bytes(onnx_bytes)
+        (partial / META_FILE).write_text(json.dumps(meta, indent=1))
+        try:
+            partial.rename(target / PREPARED_DIR)
+        except OSError:  # another process prepared it first
+            if read_prepared(target) is None:
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _download(uri: str, target: Path) -> Path:
+    """Download a model's artifacts once into ``target`` (atomically), then reuse them.
+
+    Several processes (API workers, the streaming worker) may download the same version at
+    once: each downloads into a folder of its own and renames it into place; the first
+    rename wins and the others keep the winner's copy.
+    """
+    import mlflow.artifacts
+
+    if (target / "MLmodel").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        try:
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(partial))
+        except Exception as exc:
+            raise ModelLoadError(f"cannot download {uri}: {exc}") from exc
+        found = next(partial.rglob("MLmodel"), None)
+        if found is None:
+            raise ModelLoadError(f"{uri} has no MLmodel file")
+        try:
+            found.parent.rename(target)
+        except OSError as exc:  # another process got there first, or a stale folder is there
+            if not (target / "MLmodel").exists():
+                raise ModelLoadError(
+                    f"cannot put {uri} in the model cache {target}: {exc}"
+                ) from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    """``python -m modelyard.inference.prepare TRACKING_URI NAME VERSION TARGET``."""
+    logging.basicConfig(level=logging.WARNING, format="prepare | %(message)s")
+    if len(argv) != 4:
+        print("usage: prepare TRACKING_URI NAME VERSION TARGET", file=sys.stderr)  # noqa: T201
+        return 2
+    tracking_uri, name, version, target = argv
+    try:
+        prepare(tracking_uri, name, version, Path(target))
+    except ModelLoadError as exc:
+        print(exc, file=sys.stderr)  # noqa: T201
+        return 1
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
