@@ -161,6 +161,7 @@ class ServingState:
             "aliases": list(model.info.aliases),
             "run_id": model.info.run_id,
             "flavor": model.flavor,
+            "runtime": model.runtime,
             "metrics": model.info.metrics,
             "classes": [str(c) for c in model.classes],
             "load_seconds": round(model.load_seconds, 3),
