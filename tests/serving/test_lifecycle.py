@@ -162,11 +162,22 @@ class LateRegistry:
     model_name: str = "iris"
 
 
-def _register_iris(tracking_uri: str, name: str) -> None:
-    """Register a LogisticRegression as version 1 and champion (a quick stand-in for training)."""
+REGISTRATION_ATTEMPTS = 6
+
+
+def _register_iris(tracking_uri: str, name: str) -> str:
+    """Register a LogisticRegression and make it champion (a quick stand-in for training).
+
+    The server has just started and the API polls it all the while; a fresh server has
+    answered 500 to ``model-versions/create`` then. The model is logged once; only the
+    registration is retried, a bounded number of times with a growing pause, and a version
+    that a failed attempt did store is reused rather than registered twice. Returns the version.
+    """
     import mlflow
     import pandas as pd
+    from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
@@ -176,21 +187,33 @@ def _register_iris(tracking_uri: str, name: str) -> None:
     model = LogisticRegression(max_iter=500).fit(frame, labels)
     mlflow.set_tracking_uri(tracking_uri)
     experiment = mlflow.set_experiment("serving-tests")
-    with mlflow.start_run(experiment_id=experiment.experiment_id):
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         info = mlflow.sklearn.log_model(
             model,
             name="model",
             signature=infer_signature(frame, labels),
             input_example=frame.head(2),
-            registered_model_name=name,
         )
-    Registry(tracking_uri, name).promote(str(info.registered_model_version))
+    client = MlflowClient(tracking_uri)
+    version: str | None = None
+    for attempt in range(1, REGISTRATION_ATTEMPTS + 1):
+        try:
+            stored = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
+            if stored:
+                version = str(stored[0].version)
+            else:
+                version = str(mlflow.register_model(info.model_uri, name).version)
+            break
+        except MlflowException as exc:
+            if attempt == REGISTRATION_ATTEMPTS:
+                raise
+            print(f"registration attempt {attempt} failed, retrying: {exc}")
+            time.sleep(2 * attempt)
+    assert version is not None
+    Registry(tracking_uri, name).promote(version)
+    return version
 
 
-@pytest.mark.skip(
-    reason="the late MLflow server answers 500 to model-versions/create while the API polls it; "
-    "the registration step needs a retry before this can run in CI"
-)
 def test_unready_while_mlflow_is_down_then_ready_and_serving_without_it(
     api_factory, tmp_path: Path, api_logs: Path
 ) -> None:
@@ -218,13 +241,13 @@ def test_unready_while_mlflow_is_down_then_ready_and_serving_without_it(
             ready_url=f"{late.tracking_uri}/health",
             timeout=300,
         ):
-            _register_iris(late.tracking_uri, late.model_name)
+            version = _register_iris(late.tracking_uri, late.model_name)
             wait_for_http(f"{api.url}/ready", timeout=120)
         # MLflow is gone again: the API keeps serving what it loaded
         response = api.post("/predict", json=IRIS_ROW)
         assert response.status_code == 200
         assert response.json()["label"] == "setosa"
-        assert response.headers["x-model-version"] == "1"
+        assert response.headers["x-model-version"] == version == "1"
         assert api.get("/ready").status_code == 200
         assert api.post("/admin/reload").status_code == 200
         assert api.post("/predict", json=IRIS_ROW).status_code == 200
