@@ -49,7 +49,7 @@ from modelyard.db.engine import make_engine
 from modelyard.db.migrate import upgrade_database
 from modelyard.db.models import PENDING, Observation, Prediction
 from modelyard.streaming.producer import Streamer, StreamOptions
-from modelyard.streaming.replay import iris_holdout
+from modelyard.streaming.replay import Replay, training_holdout
 
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -179,13 +179,12 @@ def postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def bulk_load(engine: Engine, rows: int) -> dt.datetime:
+def bulk_load(engine: Engine, rows: int, replay: Replay) -> dt.datetime:
     """Make ``rows`` pending observations visible at once (one transaction); its commit time.
 
     The rows cycle through the held-out iris rows. On PostgreSQL the server generates them
     from one JSON array (the insert trigger notifies the workers once, at commit).
     """
-    replay = iris_holdout()
     features, _ = replay.take(0, len(replay))
     if engine.dialect.name == "postgresql":
         stmt = text(
@@ -256,13 +255,19 @@ def pending(engine: Engine) -> int:
 
 
 def throughput(
-    db: Database, tracking_uri: str, work: Path, n_workers: int, rows: int, batch_size: int
+    db: Database,
+    tracking_uri: str,
+    work: Path,
+    n_workers: int,
+    rows: int,
+    batch_size: int,
+    replay: Replay,
 ) -> dict[str, float]:
     """Idle, ready workers; ``rows`` appear at once; rows/s until the last prediction."""
     engine = db.fresh()
     try:
         with workers(n_workers, db, tracking_uri, work, batch_size, f"{db.kind}-tp-{n_workers}"):
-            visible = bulk_load(engine, rows)
+            visible = bulk_load(engine, rows, replay)
             while pending(engine) > 0:
                 time.sleep(0.2)
         with engine.connect() as conn:
@@ -282,13 +287,14 @@ def latency(
     rate: float,
     seconds: float,
     batch_size: int,
+    replay: Replay,
 ) -> dict[str, float]:
     engine = db.fresh()
     try:
         with workers(n_workers, db, tracking_uri, work, batch_size, f"{db.kind}-lat-{n_workers}"):
             stop_event = threading.Event()
             options = StreamOptions(rate=rate, limit=int(rate * seconds), labels=False)
-            stats = Streamer(engine, iris_holdout(), options, stop_event).run()
+            stats = Streamer(engine, replay, options, stop_event).run()
             deadline = time.monotonic() + 30
             while pending(engine) > 0 and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -374,6 +380,7 @@ def main() -> int:
         tracking_uri = stack.enter_context(tracking_server(work))
         version = train_champion(tracking_uri, work)
         print(f"champion: iris version {version} (RandomForest)", flush=True)
+        replay = training_holdout(Settings(_env_file=None, home=work / "train-home"))  # type: ignore[call-arg]
         for kind in args.databases.split(","):
             if kind == "postgres":
                 db = Database("postgres", stack.enter_context(postgres_database()))
@@ -381,10 +388,17 @@ def main() -> int:
                 db = Database("sqlite", f"sqlite:///{work / 'bench.db'}")
             rows = args.rows if kind == "postgres" else (args.sqlite_rows or args.rows // 2)
             for n in (int(w) for w in args.workers.split(",")):
-                tp = throughput(db, tracking_uri, work, n, rows, args.batch_size)
+                tp = throughput(db, tracking_uri, work, n, rows, args.batch_size, replay)
                 print(f"{kind} x{n} throughput: {tp['rows_per_second']:,.0f} rows/s", flush=True)
                 lat = latency(
-                    db, tracking_uri, work, n, args.rate, args.latency_seconds, args.batch_size
+                    db,
+                    tracking_uri,
+                    work,
+                    n,
+                    args.rate,
+                    args.latency_seconds,
+                    args.batch_size,
+                    replay,
                 )
                 print(
                     f"{kind} x{n} latency at {args.rate:g} rows/s: p50 {lat['p50_ms']:.0f} ms,"

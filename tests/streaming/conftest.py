@@ -3,7 +3,7 @@
 PostgreSQL tests get a fresh ``modelyard_test_<random>`` database for the session (dropped
 at the end) and a clean, migrated schema per test. ``iris_model`` is a real scikit-learn
 model wrapped the way :func:`modelyard.inference.model.load_version` wraps one, for tests
-that do not need the MLflow server.
+that do not need the MLflow server; ``holdout`` the rows the training pipeline holds out.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
+from modelyard.config import Settings
 from modelyard.db.engine import make_engine
 from modelyard.db.migrate import upgrade_database
 from modelyard.features import FeatureSchema
 from modelyard.inference.model import LoadedModel, _sklearn_predictor
 from modelyard.registry import VersionInfo
+from modelyard.streaming.replay import Replay, training_holdout
 from support import temporary_postgres_database
 
 IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
@@ -115,3 +117,10 @@ def iris_rows() -> Callable[[int], list[dict[str, float]]]:
         ]
 
     return rows
+
+
+@pytest.fixture(scope="session")
+def holdout(tmp_path_factory: pytest.TempPathFactory) -> Replay:
+    """The rows the training pipeline holds out, read from the project's parameters."""
+    home = tmp_path_factory.mktemp("holdout-home")
+    return training_holdout(Settings(_env_file=None, home=home))  # type: ignore[call-arg]

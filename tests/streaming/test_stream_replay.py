@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from modelyard.db.models import Observation
 from modelyard.errors import ConfigError
 from modelyard.streaming.producer import Streamer, StreamOptions
-from modelyard.streaming.replay import csv_replay, iris_holdout
+from modelyard.streaming.replay import Replay, csv_replay, training_holdout
 
 
 def _observations(engine: Engine) -> list[Observation]:
@@ -20,15 +20,17 @@ def _observations(engine: Engine) -> list[Observation]:
         return list(conn.execute(select(Observation).order_by(Observation.id)).all())
 
 
-def test_holdout_matches_the_training_features_and_labels() -> None:
-    replay = iris_holdout()
-    assert len(replay) == 45
+def test_holdout_matches_the_training_features_and_labels(holdout: Replay) -> None:
+    replay = holdout
+    assert len(replay) == 45  # test_size 0.3 of 150 rows in conf/base/parameters_training.yml
     assert set(replay.rows[0]) == {"sepal_length", "sepal_width", "petal_length", "petal_width"}
     assert set(replay.labels) == {"setosa", "versicolor", "virginica"}
 
 
-def test_full_speed_stream_cycles_and_writes_labels_immediately(engine: Engine) -> None:
-    replay = iris_holdout()
+def test_full_speed_stream_cycles_and_writes_labels_immediately(
+    engine: Engine, holdout: Replay
+) -> None:
+    replay = holdout
     stats = Streamer(
         engine, replay, StreamOptions(rate=0, limit=100, label_delay=0, batch_size=40)
     ).run()
@@ -41,8 +43,8 @@ def test_full_speed_stream_cycles_and_writes_labels_immediately(engine: Engine) 
     assert all(r.label_at is not None and r.source == "iris-holdout" for r in rows)
 
 
-def test_rate_delay_and_shift(engine: Engine) -> None:
-    replay = iris_holdout()
+def test_rate_delay_and_shift(engine: Engine, holdout: Replay) -> None:
+    replay = holdout
     options = StreamOptions(rate=40, limit=20, label_delay=0.6, shift=2.5)
     started = time.monotonic()
     stats = Streamer(engine, replay, options).run()
@@ -59,9 +61,9 @@ def test_rate_delay_and_shift(engine: Engine) -> None:
     assert rows[0].features["petal_length"] == pytest.approx(replay.rows[0]["petal_length"] + 2.5)
 
 
-def test_stop_request_ends_an_endless_stream(engine: Engine) -> None:
+def test_stop_request_ends_an_endless_stream(engine: Engine, holdout: Replay) -> None:
     stop = threading.Event()
-    streamer = Streamer(engine, iris_holdout(), StreamOptions(rate=100, label_delay=30), stop)
+    streamer = Streamer(engine, holdout, StreamOptions(rate=100, label_delay=30), stop)
     thread = threading.Thread(target=streamer.run)
     thread.start()
     time.sleep(0.5)
@@ -84,3 +86,47 @@ def test_csv_replay(tmp_path: Path, engine: Engine) -> None:
         csv_replay(path, target="label")
     with pytest.raises(ConfigError, match="no CSV file"):
         csv_replay(tmp_path / "missing.csv")
+
+
+def _project(root: Path, **sections: dict[str, object]) -> Path:
+    """A Kedro project folder whose training parameters differ from the checkout's."""
+    import yaml
+
+    from support import REPO_ROOT
+
+    (root / "conf" / "base").mkdir(parents=True)
+    (root / "conf" / "local").mkdir()
+    (root / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "modelyard"\n')
+    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_training.yml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (root / "conf/base/parameters_training.yml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def test_holdout_follows_the_training_parameters(tmp_path: Path, holdout: Replay) -> None:
+    from modelyard.config import Settings
+
+    project = _project(tmp_path / "p1", split={"test_size": 0.2, "seed": 3})
+    settings = Settings(_env_file=None, home=tmp_path / "home", kedro_project=project)  # type: ignore[call-arg]
+    replay = training_holdout(settings)
+    assert len(replay) == 30 and replay.name == "iris-holdout"
+    assert set(replay.labels) == {"setosa", "versicolor", "virginica"}
+    assert list(replay.rows) != list(holdout.rows[:30])
+
+    path = tmp_path / "outcomes.csv"
+    lines = ["a,b,noise,outcome"] + [
+        f"{i},{i * 2},{i % 3},{'yes' if i % 2 else 'no'}" for i in range(20)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    project = _project(
+        tmp_path / "p2",
+        data={"source": "csv", "path": str(path), "target": "outcome", "features": ["a", "b"]},
+        split={"test_size": 0.25},
+    )
+    settings = Settings(_env_file=None, home=tmp_path / "home", kedro_project=project)  # type: ignore[call-arg]
+    replay = training_holdout(settings)
+    assert replay.name == "outcomes-holdout" and len(replay) == 5
+    for row, label in zip(replay.rows, replay.labels, strict=True):
+        assert set(row) == {"a", "b"} and row["b"] == 2 * row["a"]
+        assert label == ("yes" if int(row["a"]) % 2 else "no")

@@ -54,7 +54,11 @@ def stream(
     *,
     csv: Annotated[
         Path | None,
-        typer.Option("--csv", help="Replay this CSV instead of the demo's held-out iris rows."),
+        typer.Option(
+            "--csv",
+            help="Replay this CSV instead of the rows the training pipeline holds out "
+            "(conf/base/parameters_training.yml).",
+        ),
     ] = None,
     target: Annotated[
         str | None, typer.Option(help="Label column of the CSV (omit: the CSV has no labels).")
@@ -95,10 +99,13 @@ def stream(
         import threading
 
         from modelyard.streaming.producer import StreamOptions
-        from modelyard.streaming.replay import csv_replay, iris_holdout
+        from modelyard.streaming.replay import csv_replay, training_holdout
         from modelyard.streaming.service import run_stream, stop_on_signals
 
-        replay = csv_replay(csv.expanduser(), target) if csv is not None else iris_holdout()
+        if csv is not None:
+            replay = csv_replay(csv.expanduser(), target)
+        else:
+            replay = training_holdout(settings)
         options = StreamOptions(
             rate=settings.stream_rate if rate is None else rate,
             limit=limit,

@@ -1,4 +1,4 @@
-"""Data sets the stream replays: the demo's held-out iris split, or a user's CSV."""
+"""Data sets the stream replays: the training pipeline's held-out rows, or a user's CSV."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ConfigError
 
-# The training pipeline's split of the demo data (conf/base/parameters_training.yml).
-HOLDOUT_FRACTION = 0.3
-HOLDOUT_SEED = 47
+if TYPE_CHECKING:
+    from modelyard.config import Settings
 
 
 @dataclass(frozen=True)
@@ -51,21 +50,33 @@ def _shifted(row: dict[str, Any], shift: float) -> dict[str, Any]:
     }
 
 
-def iris_holdout(test_size: float = HOLDOUT_FRACTION, seed: int = HOLDOUT_SEED) -> Replay:
-    """The iris rows the training pipeline holds out (same frame, same stratified split)."""
-    from sklearn.model_selection import train_test_split
+def training_holdout(settings: Settings) -> Replay:
+    """The rows the training pipeline holds out, as its parameters define them.
 
-    from modelyard.training.data import IRIS_FEATURES, IRIS_TARGET, iris_frame
+    Reads the ``training`` pipeline's parameters (``conf/base/parameters_training.yml``,
+    with ``conf/local`` over it) the way ``modelyard train`` does, and runs the pipeline's
+    own load, validate and split nodes on them: same data source, features, target, test
+    size, seed and stratification, so the stream replays exactly what training held out.
+    Overrides given to one ``modelyard train --param`` run are not seen here.
+    """
+    from modelyard.training import nodes
+    from modelyard.training.run import _base_params, project_path
 
-    frame = iris_frame()
-    _, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[IRIS_TARGET]
-    )
+    # The project's Kedro settings (src/modelyard/settings.py) are Kedro's defaults, so the
+    # parameters are read without bootstrap_project, which would also replace this
+    # process's logging with the training run's.
+    params = _base_params(project_path(settings))
+    data, split = params.get("data") or {}, params.get("split") or {}
+    clean, features = nodes.validate_dataset(nodes.load_dataset(data), data)
+    target = str(data["target"])
+    _, test = nodes.split_dataset(clean, target, split)
     rows = tuple(
-        {name: float(value) for name, value in zip(IRIS_FEATURES, values, strict=True)}
-        for values in test[list(IRIS_FEATURES)].itertuples(index=False)
+        {name: float(value) for name, value in zip(features, values, strict=True)}
+        for values in test[features].itertuples(index=False)
     )
-    return Replay("iris-holdout", rows, tuple(str(v) for v in test[IRIS_TARGET]))
+    source = str(data.get("source", "iris"))
+    name = Path(str(data["path"])).stem if source == "csv" and data.get("path") else source
+    return Replay(f"{name}-holdout", rows, tuple(str(v) for v in test[target]))
 
 
 def csv_replay(
