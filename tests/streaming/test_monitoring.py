@@ -7,6 +7,7 @@ import pytest
 
 from modelyard.profile import compute_profile, feature_profile
 from modelyard.streaming.monitoring import FeatureProfile, TrainingProfile, drift, psi, quality
+from modelyard.streaming.replay import Replay
 
 
 def test_quality_counts_accuracy_recall_and_confusion() -> None:
@@ -59,3 +60,56 @@ def test_training_profile_from_the_training_pipelines_format() -> None:
     assert cdf[0] == 0.0 and cdf[2] == 1.0 and 0.4 < cdf[1] < 0.6
     with pytest.raises(ValueError, match="no features"):
         TrainingProfile.from_json({"rows": 1, "features": {}})
+
+
+def test_psi_bins_merge_tied_and_thin_deciles() -> None:
+    # deciles of coarse data: a zero-width bin (tied edges) and a bin of 4% of the rows
+    profile = FeatureProfile.from_json(
+        "x",
+        {
+            "bin_edges": [0.1, 0.2, 0.2, 0.4, 1.0, 1.5, 2.0],
+            "bin_counts": [4, 0, 26, 30, 20, 20],
+        },
+    )
+    edges, counts = profile.psi_bins()
+    assert edges.tolist() == [0.1, 0.4, 1.0, 1.5, 2.0]
+    assert counts.tolist() == [30, 30, 20, 20]
+    # a last bin too thin to stand alone joins the one before it
+    thin_end = FeatureProfile.from_json(
+        "x", {"bin_edges": [0.0, 1.0, 2.0, 3.0], "bin_counts": [50, 48, 2]}
+    )
+    edges, counts = thin_end.psi_bins()
+    assert edges.tolist() == [0.0, 1.0, 3.0] and counts.tolist() == [50, 50]
+
+
+def test_small_windows_need_a_larger_psi_to_alert() -> None:
+    rng = np.random.default_rng(11)
+    profile = FeatureProfile.from_json("x", feature_profile(rng.normal(0.0, 1.0, 100)))
+    tiny = drift(profile, rng.normal(0.0, 1.0, 20), threshold=0.25)
+    large = drift(profile, rng.normal(0.0, 1.0, 5000), threshold=0.25)
+    assert tiny.threshold > 1.0  # 20 rows against 100: PSI is mostly noise
+    assert 0.25 < large.threshold < 0.35
+    assert tiny.threshold > large.threshold
+    assert not tiny.alert and not large.alert
+    moved = drift(profile, rng.normal(1.5, 1.0, 5000), threshold=0.25)
+    assert moved.alert and moved.psi > moved.threshold
+
+
+def test_the_held_out_rows_raise_no_alert_until_they_are_shifted(holdout: Replay) -> None:
+    """The demo: the stream replays the held-out rows against the training split's profile."""
+    from modelyard.config import Settings
+    from modelyard.profile import compute_profile
+    from modelyard.training import nodes
+    from modelyard.training.run import _base_params, project_path
+
+    params = _base_params(project_path(Settings(_env_file=None)))  # type: ignore[call-arg]
+    clean, features = nodes.validate_dataset(nodes.load_dataset(params["data"]), params["data"])
+    train, _ = nodes.split_dataset(clean, params["data"]["target"], params["split"])
+    profile = TrainingProfile.from_json(compute_profile(train, features, "species"))
+    for window in (200, 500):  # the stream cycles through the 45 rows
+        for name, feature in profile.features.items():
+            values = np.resize([r[name] for r in holdout.rows], window)
+            calm = drift(feature, values, threshold=0.25)
+            assert not calm.alert, (window, name, calm.psi, calm.threshold)
+            moved = drift(feature, values + 0.2, threshold=0.25)  # 2 mm, the data's resolution
+            assert moved.alert, (window, name, moved.psi, moved.threshold)

@@ -4,6 +4,17 @@ Quality: accuracy, per-class recall and the confusion counts of the labelled row
 rolling window. Drift: the population stability index (PSI) of the recent values on the
 training profile's bins, and the one-sample Kolmogorov-Smirnov test (``scipy.stats.kstest``)
 of the recent values against the training distribution described by the profile.
+
+A drift alert needs a PSI above the configured threshold (0.25 by default, the usual "major
+shift" mark) and above what sampling noise alone reaches with the window and the training
+profile at hand. PSI is biased upwards on small samples: with ``n`` recent and ``m``
+training rows on ``k`` bins and no drift at all, ``PSI / (1/n + 1/m)`` is approximately
+chi-squared with ``k - 1`` degrees of freedom (Yurdakul, "Statistical properties of the
+population stability index", 2018), so 45 rows against 105 score about 0.3 on average.
+The threshold in force is therefore the larger of the configured one and that
+distribution's 99.9th percentile, and it is stored with every snapshot. The training
+deciles are merged first where ties or few rows leave a bin under 5% of the training
+rows (the usual minimum share per PSI bin), so that a sliver of a bin cannot dominate.
 """
 
 from __future__ import annotations
@@ -16,6 +27,9 @@ from typing import Any
 import numpy as np
 
 PSI_FLOOR = 1e-4  # share given to an empty bin, so that the log stays finite
+PSI_THRESHOLD = 0.25  # default alert threshold: the conventional "major shift" mark
+PSI_MIN_BIN_SHARE = 0.05  # training bins holding less are merged with their neighbour
+PSI_NOISE_QUANTILE = 0.999  # an alert needs a PSI sampling noise reaches less often
 
 
 @dataclass(frozen=True)
@@ -59,9 +73,36 @@ class FeatureProfile:
             raise ValueError(f"feature {name!r}: bin_edges must be one longer than bin_counts")
         return cls(name, edges, counts, _parse_quantiles(doc.get("quantiles")))
 
+    @property
+    def rows(self) -> int:
+        return int(self.bin_counts.sum())
+
     def expected_shares(self) -> np.ndarray:
         total = self.bin_counts.sum()
         return self.bin_counts / total if total > 0 else np.full_like(self.bin_counts, 1.0)
+
+    def psi_bins(self) -> tuple[np.ndarray, np.ndarray]:
+        """(edges, counts) for PSI: neighbouring bins merged until each holds 5% or more.
+
+        Bins are merged left to right; a bin of zero width (tied deciles) always joins the
+        next one, and a remainder too small to stand alone joins the last bin.
+        """
+        edges, counts = self.bin_edges, self.bin_counts
+        least = PSI_MIN_BIN_SHARE * counts.sum()
+        kept_edges = [float(edges[0])]
+        kept_counts: list[float] = []
+        pending = 0.0
+        for i, count in enumerate(counts):
+            pending += float(count)
+            if pending >= least and pending > 0 and edges[i + 1] > kept_edges[-1]:
+                kept_edges.append(float(edges[i + 1]))
+                kept_counts.append(pending)
+                pending = 0.0
+        if not kept_counts:
+            return np.asarray([edges[0], edges[-1]]), np.asarray([pending])
+        kept_edges[-1] = float(edges[-1])
+        kept_counts[-1] += pending
+        return np.asarray(kept_edges), np.asarray(kept_counts)
 
     def cdf(self, values: np.ndarray) -> np.ndarray:
         """Training CDF at ``values``: piecewise linear through the bin edges and quantiles."""
@@ -101,19 +142,34 @@ class Drift:
     psi: float
     ks_statistic: float
     ks_p_value: float
+    threshold: float  # the PSI alert threshold in force for this window
+    alert: bool  # psi > threshold
 
 
 def psi(profile: FeatureProfile, values: np.ndarray) -> float:
     """Population stability index of ``values`` on the training bins (outer bins open)."""
-    edges = profile.bin_edges.copy()
+    edges, counts = profile.psi_bins()
+    edges = edges.copy()
     edges[0], edges[-1] = -np.inf, np.inf
-    counts, _ = np.histogram(values, bins=edges)
-    actual = np.maximum(counts / max(len(values), 1), PSI_FLOOR)
-    expected = np.maximum(profile.expected_shares(), PSI_FLOOR)
+    found, _ = np.histogram(values, bins=edges)
+    actual = np.maximum(found / max(len(values), 1), PSI_FLOOR)
+    expected = np.maximum(counts / max(counts.sum(), 1), PSI_FLOOR)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def drift(profile: FeatureProfile, values: np.ndarray) -> Drift:
+def psi_noise(profile: FeatureProfile, rows: int) -> float:
+    """The PSI that sampling noise alone exceeds with probability 0.1% (no drift at all)."""
+    from scipy import stats
+
+    bins = len(profile.psi_bins()[1])
+    if bins < 2 or rows < 1 or profile.rows < 1:
+        return 0.0
+    quantile = float(stats.chi2.ppf(PSI_NOISE_QUANTILE, bins - 1))
+    return quantile * (1.0 / rows + 1.0 / profile.rows)
+
+
+def drift(profile: FeatureProfile, values: np.ndarray, threshold: float = PSI_THRESHOLD) -> Drift:
+    """PSI and KS of ``values`` against the profile, and whether that is a drift alert."""
     from scipy import stats
 
     values = np.asarray(values, dtype=np.float64)
@@ -121,12 +177,16 @@ def drift(profile: FeatureProfile, values: np.ndarray) -> Drift:
     if len(values) == 0:
         raise ValueError(f"no values of {profile.name!r} to compare")
     result = stats.kstest(values, profile.cdf)
+    index = psi(profile, values)
+    in_force = max(threshold, psi_noise(profile, len(values)))
     return Drift(
         feature=profile.name,
         rows=len(values),
-        psi=psi(profile, values),
+        psi=index,
         ks_statistic=float(result.statistic),
         ks_p_value=float(result.pvalue),
+        threshold=in_force,
+        alert=index > in_force,
     )
 
 
