@@ -122,7 +122,14 @@ class Settings(BaseSettings):
     )
     quality_window: int = Field(default=500, ge=1, description="Rows in the rolling window.")
     drift_window: int = Field(default=500, ge=10, description="Recent rows compared for drift.")
-    drift_threshold: float = Field(default=0.2, gt=0, description="PSI above which drift alerts.")
+    drift_threshold: float = Field(
+        default=0.25,
+        gt=0,
+        description="PSI above which drift alerts (higher on windows too small to tell).",
+    )
+    worker_log_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds between the worker's summary log lines."
+    )
     stream_rate: float = Field(default=5.0, ge=0, description="Rows per second from `stream`.")
     stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
 

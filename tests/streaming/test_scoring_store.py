@@ -17,8 +17,8 @@ from modelyard.streaming.scoring import score_rows
 Rows = Callable[[int], list[dict[str, float]]]
 
 
-def _scorer(model: LoadedModel) -> Callable[[Any], Any]:
-    return lambda rows: score_rows(model, rows)
+def _scorer(model: LoadedModel) -> store.Scorer:
+    return lambda ids, rows: score_rows(model, ids, rows)
 
 
 def _count(engine: Engine, stmt: Any) -> int:
@@ -32,8 +32,8 @@ def test_a_batch_is_scored_and_marked_in_one_go(
     ids = store.insert_observations(engine, iris_rows(150), "test")
     assert len(ids) == 150 and ids == sorted(ids)
     batch = store.score_next_batch(engine, 100, _scorer(iris_model))
-    assert batch is not None and len(batch.predictions) == 100 and not batch.failures
-    assert [p.observation_id for p in batch.predictions] == ids[:100]
+    assert batch is not None and batch.scored == 100 and not batch.failures
+    assert batch.observation_ids == ids[:100]
     assert store.count_status(engine) == {SCORED: 100, PENDING: 50}
     with engine.connect() as conn:
         row = conn.execute(select(Prediction).where(Prediction.observation_id == ids[0])).one()
@@ -61,7 +61,7 @@ def test_bad_rows_are_recorded_and_never_block_the_rest(
     )
     batch = store.score_next_batch(engine, 50, _scorer(iris_model))
     assert batch is not None
-    assert [p.observation_id for p in batch.predictions] == [ids[0], ids[2], ids[6]]
+    assert batch.observation_ids == [ids[0], ids[2], ids[6]]
     with engine.connect() as conn:
         failures = {
             f.observation_id: (f.field, f.reason)
@@ -86,7 +86,7 @@ def test_concurrent_claims_score_every_row_exactly_once(
     def work() -> None:
         while (batch := store.score_next_batch(engine, 97, _scorer(iris_model))) is not None:
             with lock:
-                scored.extend(p.observation_id for p in batch.predictions)
+                scored.extend(batch.observation_ids)
 
     threads = [threading.Thread(target=work) for _ in range(3)]
     for t in threads:
@@ -110,7 +110,7 @@ def test_a_failed_transaction_leaves_rows_pending(
 ) -> None:
     store.insert_observations(engine, iris_rows(20), "test")
 
-    def crash(rows: Any) -> Any:
+    def crash(ids: Any, rows: Any) -> Any:
         raise RuntimeError("worker died mid-batch")
 
     with pytest.raises(RuntimeError, match="mid-batch"):
@@ -153,7 +153,7 @@ def test_a_row_the_model_rejects_is_recorded_and_the_rest_scored(
     ids = store.insert_observations(sqlite_engine, rows, "test")
     batch = store.score_next_batch(sqlite_engine, 10, _scorer(model))
     assert batch is not None
-    assert [p.observation_id for p in batch.predictions] == [ids[0], ids[1], ids[3], ids[4]]
+    assert batch.observation_ids == [ids[0], ids[1], ids[3], ids[4]]
     assert [f.observation_id for f in batch.failures] == [ids[2]]
     assert "out of the range" in batch.failures[0].reason
     assert store.count_status(sqlite_engine) == {SCORED: 4, FAILED: 1}
@@ -164,5 +164,5 @@ def test_batches_larger_than_sqlites_parameter_limit(
 ) -> None:
     store.insert_observations(sqlite_engine, iris_rows(store.SQLITE_MAX_IDS + 500), "test")
     batch = store.score_next_batch(sqlite_engine, 50_000, _scorer(iris_model))
-    assert batch is not None and len(batch.predictions) == store.SQLITE_MAX_IDS + 500
+    assert batch is not None and batch.scored == store.SQLITE_MAX_IDS + 500
     assert store.count_status(sqlite_engine) == {SCORED: store.SQLITE_MAX_IDS + 500}

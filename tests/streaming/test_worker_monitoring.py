@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from modelyard.registry import Registry
 from modelyard.streaming.metrics import WorkerMetrics
 from modelyard.streaming.producer import Streamer, StreamOptions
 from modelyard.streaming.profiles import ProfileCache
-from modelyard.streaming.replay import iris_holdout
+from modelyard.streaming.replay import Replay
 from modelyard.streaming.waiting import PollWaiter
 from modelyard.streaming.worker import Worker, WorkerOptions
 
@@ -36,7 +39,7 @@ def _latest_drift(engine: Engine) -> dict[str, DriftSnapshot]:
 
 
 def test_drift_moves_when_the_stream_is_shifted(
-    sqlite_engine: Engine, trained_registry: Any, tmp_path: Path
+    sqlite_engine: Engine, trained_registry: Any, tmp_path: Path, holdout: Replay
 ) -> None:
     reg = trained_registry
     registry = Registry(reg.tracking_uri, reg.model_name)
@@ -44,7 +47,7 @@ def test_drift_moves_when_the_stream_is_shifted(
     slot.load()
     metrics = WorkerMetrics()
     options = WorkerOptions(
-        batch_size=100, quality_window=200, drift_window=200, drift_threshold=0.2
+        batch_size=100, quality_window=200, drift_window=200, drift_threshold=0.25
     )
     worker = Worker(
         sqlite_engine,
@@ -54,7 +57,6 @@ def test_drift_moves_when_the_stream_is_shifted(
         profiles=ProfileCache(reg.tracking_uri),
         waiter=PollWaiter(0.1),
     )
-    holdout = iris_holdout()
 
     Streamer(sqlite_engine, holdout, StreamOptions(rate=0, limit=225, label_delay=0)).run()
     assert _drain(worker) == 225
@@ -63,6 +65,10 @@ def test_drift_moves_when_the_stream_is_shifted(
     assert set(calm) == set(holdout.rows[0])
     # 45 held-out rows against 105 training rows: some sampling noise, no real drift
     assert all(d.psi < 1.0 for d in calm.values()), {f: d.psi for f, d in calm.items()}
+    assert not any(d.alert for d in calm.values()), {
+        f: (d.psi, d.threshold) for f, d in calm.items()
+    }
+    assert all(d.threshold >= 0.25 for d in calm.values())
     with sqlite_engine.connect() as conn:
         quality = conn.execute(select(QualitySnapshot)).one()
     assert quality.model_version == reg.champion_version
@@ -86,3 +92,50 @@ def test_drift_moves_when_the_stream_is_shifted(
     assert 'modelyard_worker_drift_alert{feature="petal_length"} 1.0' in exported
     assert "modelyard_worker_accuracy{" in exported
     assert 'modelyard_worker_recall{label="setosa"' in exported
+
+
+def test_the_worker_logs_summaries_and_events_not_batches(
+    sqlite_engine: Engine,
+    trained_registry: Any,
+    tmp_path: Path,
+    holdout: Replay,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reg = trained_registry
+    slot = ModelSlots(Registry(reg.tracking_uri, reg.model_name), tmp_path / "models").slot(
+        "champion"
+    )
+    slot.load()
+    options = WorkerOptions(batch_size=10, drift_window=200, log_seconds=0.5, monitor_seconds=0.2)
+    stop = threading.Event()
+    worker = Worker(
+        sqlite_engine,
+        slot,
+        options,
+        stop=stop,
+        profiles=ProfileCache(reg.tracking_uri),
+        waiter=PollWaiter(0.05),
+    )
+    caplog.set_level(logging.INFO, logger="modelyard.streaming.worker")
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        Streamer(sqlite_engine, holdout, StreamOptions(rate=200, limit=200, labels=False)).run()
+        Streamer(
+            sqlite_engine, holdout, StreamOptions(rate=0, limit=400, labels=False, shift=3.0)
+        ).run()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    lines = [r.getMessage() for r in caplog.records if r.name == "modelyard.streaming.worker"]
+    summaries = [line for line in lines if "rows scored" in line]
+    assert len(summaries) >= 2, lines
+    assert all(f"version {reg.champion_version}" in line for line in summaries)
+    assert sum(int(line.split(": ", 1)[1].split()[0]) for line in summaries) == 600
+    assert not any(line.startswith("batch:") for line in lines)
+    # 60 batches of 10 rows, a few dozen drift snapshots: one alert line per feature
+    alerts = [line for line in lines if line.startswith("drift alert on")]
+    assert sorted(line.split()[3].rstrip(":") for line in alerts) == sorted(holdout.rows[0])
+    assert len(lines) < 30, lines

@@ -1,7 +1,8 @@
-"""Scoring one claimed batch: validate each row, score the valid ones in one model call.
+"""Scoring one claimed batch: validate the rows, score the valid ones in one model call.
 
-Pure with respect to the database: takes (observation id, features) pairs and a loaded
-model, returns the prediction rows and the failure rows to write.
+Pure with respect to the database: takes the claimed observation ids and their features
+and a loaded model, returns the batch's results column by column (ids, labels,
+probabilities) plus the failure rows, ready to be written in one statement each.
 """
 
 from __future__ import annotations
@@ -13,15 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import FeatureError
 from modelyard.inference.model import LoadedModel, Scores
 
-
-@dataclass(frozen=True)
-class PredictionRow:
-    observation_id: int
-    label: str
-    probabilities: dict[str, float] | None
+PROBABILITY_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -33,53 +28,52 @@ class FailureRow:
 
 @dataclass
 class ScoredBatch:
+    """A scored batch, by column: ``observation_ids[i]`` got ``labels[i]``."""
+
     model_name: str
     model_version: str
-    predictions: list[PredictionRow] = field(default_factory=list)
+    observation_ids: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    # {class label: probability} per scored row; None for models without probabilities.
+    probabilities: list[dict[str, float]] | None = None
     failures: list[FailureRow] = field(default_factory=list)
     score_ms: float = 0.0
 
     @property
+    def scored(self) -> int:
+        return len(self.observation_ids)
+
+    @property
     def size(self) -> int:
-        return len(self.predictions) + len(self.failures)
+        return len(self.observation_ids) + len(self.failures)
 
 
-def score_rows(model: LoadedModel, rows: Sequence[tuple[int, Any]]) -> ScoredBatch:
-    """Score ``rows`` of (observation id, features); bad rows become failures, never errors."""
+def score_rows(model: LoadedModel, ids: Sequence[int], rows: Sequence[Any]) -> ScoredBatch:
+    """Score ``rows`` (features of observations ``ids``); bad rows become failures."""
+    if len(ids) != len(rows):
+        raise ValueError("observation ids and rows differ in length")
     batch = ScoredBatch(model_name=model.name, model_version=model.version)
-    schema = model.schema
-    matrix = np.empty((len(rows), len(schema.names)), dtype=np.float64)
-    valid_ids: list[int] = []
-    for observation_id, features in rows:
-        try:
-            matrix[len(valid_ids)] = schema.row_to_vector(features)
-        except FeatureError as exc:
-            batch.failures.append(FailureRow(observation_id, exc.reason, exc.field))
-        else:
-            valid_ids.append(observation_id)
-    if not valid_ids:
+    matrix, valid, invalid = model.schema.partition(rows)
+    batch.failures = [FailureRow(ids[i], exc.reason, exc.field) for i, exc in invalid]
+    if not valid:
         return batch
+    valid_ids = [ids[i] for i in valid]
     started = time.perf_counter()
     try:
-        scores = model.score(matrix[: len(valid_ids)])
+        scores = model.score(matrix)
     except Exception:
         # The model rejects something in the batch: find the rows, score the others.
         valid_ids, scores = _score_one_by_one(model, matrix, valid_ids, batch)
         if not valid_ids:
             return batch
     batch.score_ms = (time.perf_counter() - started) * 1000.0
+    batch.observation_ids = valid_ids
+    batch.labels = [str(label) for label in scores.labels]
     classes = [str(c) for c in model.classes]
-    if scores.probabilities is not None and len(classes) == scores.probabilities.shape[1]:
-        rounded = np.round(scores.probabilities, 6).tolist()
-        batch.predictions = [
-            PredictionRow(oid, str(label), dict(zip(classes, probs, strict=True)))
-            for oid, label, probs in zip(valid_ids, scores.labels, rounded, strict=True)
-        ]
-    else:
-        batch.predictions = [
-            PredictionRow(oid, str(label), None)
-            for oid, label in zip(valid_ids, scores.labels, strict=True)
-        ]
+    proba = scores.probabilities
+    if proba is not None and proba.ndim == 2 and proba.shape[1] == len(classes):
+        rounded = np.round(proba, PROBABILITY_DECIMALS).tolist()
+        batch.probabilities = [dict(zip(classes, row, strict=True)) for row in rounded]
     return batch
 
 

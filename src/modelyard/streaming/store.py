@@ -55,7 +55,8 @@ DRIFT = cast(Table, DriftSnapshot.__table__)
 
 SQLITE_MAX_IDS = 10_000
 
-Scorer = Callable[[Sequence[tuple[int, Any]]], ScoredBatch]
+Scorer = Callable[[Sequence[int], Sequence[Any]], ScoredBatch]
+"""Scores a claimed batch: (observation ids, their features) -> the batch's results."""
 
 
 def _insert(engine: Engine, table: Any) -> Any:
@@ -66,45 +67,43 @@ def _insert(engine: Engine, table: Any) -> Any:
 
 def score_next_batch(engine: Engine, limit: int, scorer: Scorer) -> ScoredBatch | None:
     """Claim up to ``limit`` pending observations, score and store them; None when idle."""
-    claim = (
-        select(OBS.c.id, OBS.c.features)
-        .where(OBS.c.status == PENDING)
-        .order_by(OBS.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    if engine.dialect.name == "postgresql":
+        return _score_next_batch_postgres(engine, limit, scorer)
+    claim = select(OBS.c.id, OBS.c.features).where(OBS.c.status == PENDING).order_by(OBS.c.id)
     with engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
-        rows = [(int(r[0]), r[1]) for r in conn.execute(claim)]
+        rows = conn.execute(claim.limit(limit)).all()
         if not rows:
             return None
-        batch = scorer(rows)
-        if engine.dialect.name == "postgresql":
-            _write_postgres(conn, batch)
-        else:
-            _write_generic(conn, engine, batch)
+        batch = scorer([int(r[0]) for r in rows], [r[1] for r in rows])
+        _write_generic(conn, engine, batch)
     return batch
 
 
 def _write_generic(conn: Connection, engine: Engine, batch: ScoredBatch) -> None:
     now = utcnow()
-    if batch.predictions:
+    if batch.observation_ids:
+        probabilities: Sequence[dict[str, float] | None] = (
+            batch.probabilities or [None] * batch.scored
+        )
         stmt: Insert = _insert(engine, PRED).on_conflict_do_nothing()
         conn.execute(
             stmt,
             [
                 {
-                    "observation_id": p.observation_id,
+                    "observation_id": oid,
                     "model_name": batch.model_name,
                     "model_version": batch.model_version,
-                    "label": p.label,
-                    "probabilities": p.probabilities,
+                    "label": label,
+                    "probabilities": probs,
                     "latency_ms": batch.score_ms,
                     "created_at": now,
                 }
-                for p in batch.predictions
+                for oid, label, probs in zip(
+                    batch.observation_ids, batch.labels, probabilities, strict=True
+                )
             ],
         )
-        _set_status(conn, [p.observation_id for p in batch.predictions], SCORED, now)
+        _set_status(conn, batch.observation_ids, SCORED, now)
     if batch.failures:
         stmt = _insert(engine, FAIL).on_conflict_do_nothing()
         conn.execute(stmt, [_failure_params(batch, f, now) for f in batch.failures])
@@ -129,9 +128,34 @@ def _failure_params(batch: ScoredBatch, f: FailureRow, now: dt.datetime) -> dict
     }
 
 
-# PostgreSQL: one set-based statement per table instead of one statement per row. The rows
-# travel as one JSON document (one orjson call here, one C parser there), which is much
-# cheaper than binding thousands of parameters or escaping a text array.
+# PostgreSQL: two statements per batch, each set-based, each one round trip.
+#
+# The claim locks the oldest pending rows (SKIP LOCKED: rows another worker holds are
+# passed over), marks them scored and returns them as two JSON arrays in id order, so that
+# the batch crosses the wire as one row and is parsed by one C call instead of row by row.
+# Marking the rows in the claim saves a second pass over them; nobody else sees the new
+# status before the transaction commits, and it never commits without the predictions.
+# The row count is unknown to the planner (a backlog appears in one commit, long before
+# statistics catch up), so the claim runs with sorting disabled: that leaves the walk down
+# the pending index in id order, which stops after ``limit`` rows, instead of collecting
+# and sorting the whole backlog for every batch.
+_PG_CLAIM_PLAN = text("SET LOCAL enable_sort = off")
+_PG_CLAIM = text(
+    """
+    WITH claimed AS (
+        UPDATE observations SET status = :scored, scored_at = :now
+        WHERE id IN (
+            SELECT id FROM observations WHERE status = :pending
+            ORDER BY id LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, features
+    )
+    SELECT json_agg(id ORDER BY id), json_agg(features ORDER BY id) FROM claimed
+    """
+)
+# The predictions travel as one JSON document (one orjson call here, one C parser there),
+# which is much cheaper than binding thousands of parameters or escaping a text array.
 _PG_INSERT_PREDICTIONS = text(
     """
     INSERT INTO predictions
@@ -148,10 +172,27 @@ _PG_SET_STATUS = text(
 )
 
 
+def _score_next_batch_postgres(engine: Engine, limit: int, scorer: Scorer) -> ScoredBatch | None:
+    with engine.connect() as conn, conn.begin():
+        conn.execute(_PG_CLAIM_PLAN)
+        params = {"scored": SCORED, "pending": PENDING, "limit": limit, "now": utcnow()}
+        ids, features = conn.execute(_PG_CLAIM, params).one()
+        if not ids:
+            return None
+        batch = scorer(ids, features)
+        _write_postgres(conn, batch)
+    return batch
+
+
 def _write_postgres(conn: Connection, batch: ScoredBatch) -> None:
     now = utcnow()
-    if batch.predictions:
-        rows = [[p.observation_id, p.label, p.probabilities] for p in batch.predictions]
+    if batch.observation_ids:
+        rows: Iterable[tuple[Any, ...]] = zip(
+            batch.observation_ids,
+            batch.labels,
+            *([batch.probabilities] if batch.probabilities is not None else []),
+            strict=True,
+        )
         conn.execute(
             _PG_INSERT_PREDICTIONS,
             {
@@ -159,12 +200,8 @@ def _write_postgres(conn: Connection, batch: ScoredBatch) -> None:
                 "model_version": batch.model_version,
                 "latency": batch.score_ms,
                 "now": now,
-                "rows": orjson.dumps(rows).decode(),
+                "rows": orjson.dumps(list(rows)).decode(),
             },
-        )
-        conn.execute(
-            _PG_SET_STATUS,
-            {"status": SCORED, "now": now, "oids": [p.observation_id for p in batch.predictions]},
         )
     if batch.failures:
         conn.execute(
@@ -280,7 +317,6 @@ def save_drift(
     model_name: str,
     model_version: str,
     drifts: Sequence[Drift],
-    threshold: float,
 ) -> None:
     if not drifts:
         return
@@ -298,8 +334,8 @@ def save_drift(
                     "psi": d.psi,
                     "ks_statistic": d.ks_statistic,
                     "ks_p_value": d.ks_p_value,
-                    "threshold": threshold,
-                    "alert": d.psi > threshold,
+                    "threshold": d.threshold,
+                    "alert": d.alert,
                 }
                 for d in drifts
             ],

@@ -5,6 +5,11 @@ transaction, see :func:`~modelyard.streaming.store.score_next_batch`), and when 
 nothing to take, wait for a NOTIFY, the poll interval or a stop request. A stop request
 (SIGTERM) is looked at between batches only, so the batch in flight is always finished.
 Database errors are retried with exponential backoff; the loop resumes where it stopped.
+
+Logging: one summary line every ``log_seconds`` while there is work (rows scored and
+failed, batches, rate, queue lag, live accuracy, highest drift), plus one line for each
+notable event: start and stop, a new model version, a row that cannot be scored, a drift
+alert raised or cleared, the database lost and found again.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ class WorkerOptions:
     monitor_seconds: float = 10.0
     quality_window: int = 500
     drift_window: int = 500
-    drift_threshold: float = 0.2
+    drift_threshold: float = 0.25
     max_backoff_seconds: float = 30.0
+    log_seconds: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerOptions:
@@ -55,7 +61,23 @@ class WorkerOptions:
             drift_window=settings.drift_window,
             drift_threshold=settings.drift_threshold,
             max_backoff_seconds=settings.load_retry_max_seconds,
+            log_seconds=settings.worker_log_seconds,
         )
+
+
+@dataclass
+class _Summary:
+    """What happened since the last summary line."""
+
+    since: float
+    scored: int = 0
+    failed: int = 0
+    batches: int = 0
+
+    def add(self, batch: ScoredBatch) -> None:
+        self.scored += batch.scored
+        self.failed += len(batch.failures)
+        self.batches += 1
 
 
 class Worker:
@@ -86,6 +108,11 @@ class Worker:
         self._next_lag = 0.0
         self._next_beat = 0.0
         self._rate_window: tuple[float, int] = (time.monotonic(), 0)
+        self._summary = _Summary(time.monotonic())
+        self._next_summary = time.monotonic() + options.log_seconds
+        self._accuracy: float | None = None
+        self._worst_drift: Drift | None = None
+        self._alerts: set[str] = set()
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -98,6 +125,8 @@ class Worker:
                 try:
                     batch = self.step()
                     self._periodic()
+                    if self._backoff.attempt:
+                        log.info("database reachable again; scoring resumes")
                     self._backoff.reset()
                 except Exception as exc:
                     if not is_db_outage(exc):
@@ -110,6 +139,7 @@ class Worker:
                 self.waiter.wait(self.stop)
         finally:
             self.waiter.close()
+            self._log_summary(time.monotonic())
             self._final_beat()
         log.info(
             "worker %s stopped after %d rows (%d failed)",
@@ -125,7 +155,7 @@ class Worker:
         self._note_model(model)
         started = time.perf_counter()
         batch = store.score_next_batch(
-            self.engine, self.options.batch_size, lambda rows: score_rows(model, rows)
+            self.engine, self.options.batch_size, lambda ids, rows: score_rows(model, ids, rows)
         )
         if batch is None:
             return None
@@ -136,17 +166,18 @@ class Worker:
     def _record(self, batch: ScoredBatch, took: float) -> None:
         m = self.metrics
         version = batch.model_version
-        m.rows_scored.labels(model_version=version).inc(len(batch.predictions))
+        m.rows_scored.labels(model_version=version).inc(batch.scored)
         if batch.failures:
             m.rows_failed.labels(model_version=version).inc(len(batch.failures))
         m.batch_size.observe(batch.size)
         m.scoring_latency.observe(batch.score_ms / 1000.0)
         m.batch_latency.observe(took)
-        self.heartbeat.rows_scored += len(batch.predictions)
+        self.heartbeat.rows_scored += batch.scored
         self.heartbeat.rows_failed += len(batch.failures)
-        log.info(
+        self._summary.add(batch)
+        log.debug(
             "batch: %d rows scored, %d failed, version %s, %.1f ms (model %.1f ms)",
-            len(batch.predictions),
+            batch.scored,
             len(batch.failures),
             version,
             took * 1000.0,
@@ -159,10 +190,16 @@ class Worker:
                 failure.reason,
                 f" (field {failure.field})" if failure.field else "",
             )
+        if len(batch.failures) > 5:
+            log.warning("%d more observations of this batch not scored", len(batch.failures) - 5)
 
     def _note_model(self, model: LoadedModel) -> None:
         if model.version != self._model_version:
+            if self._model_version is None:  # later versions: the slot logs the swap
+                log.info("scoring with %s version %s", model.name, model.version)
             self._model_version = model.version
+            self._accuracy = None
+            self._worst_drift = None
             self.heartbeat.model_name = model.name
             self.heartbeat.model_version = model.version
             self.metrics.set_model(model.name, model.version)
@@ -194,6 +231,31 @@ class Worker:
         if now >= self._next_monitor:
             self._next_monitor = now + self.options.monitor_seconds
             self.monitor()
+        if now >= self._next_summary:
+            self._log_summary(now)
+
+    def _log_summary(self, now: float) -> None:
+        """One line about the work since the last one (nothing when there was none)."""
+        s = self._summary
+        self._summary = _Summary(now)
+        self._next_summary = now + self.options.log_seconds
+        if s.batches == 0:
+            return
+        seconds = max(now - s.since, 1e-6)
+        parts = [
+            f"{s.scored} rows scored ({s.scored / seconds:.1f} rows/s)",
+            f"{s.failed} failed",
+            f"{s.batches} batches",
+            f"queue lag {self.heartbeat.queue_lag_seconds:.1f}s",
+        ]
+        if self._accuracy is not None:
+            parts.append(f"accuracy {self._accuracy:.3f}")
+        if self._worst_drift is not None:
+            d = self._worst_drift
+            parts.append(f"highest PSI {d.psi:.3f} ({d.feature})")
+        log.info(
+            "last %.0fs, version %s: %s", seconds, self._model_version or "?", ", ".join(parts)
+        )
 
     def monitor(self) -> None:
         """Measure live quality and drift of the current version and store a snapshot."""
@@ -219,7 +281,8 @@ class Worker:
         for label, recall in q.per_class_recall.items():
             if recall is not None:
                 m.recall.labels(model_version=model.version, label=label).set(recall)
-        log.info(
+        self._accuracy = q.accuracy
+        log.debug(
             "quality of version %s: accuracy %.3f over %d labelled rows",
             model.version,
             q.accuracy or 0.0,
@@ -236,28 +299,42 @@ class Worker:
         if len(rows) < 10:
             return []
         drifts: list[Drift] = []
+        threshold = self.options.drift_threshold
         for name, feature in profile.features.items():
             values = np.asarray(
                 [r[name] for r in rows if isinstance(r.get(name), int | float)], dtype=np.float64
             )
             if len(values) >= 10:
-                drifts.append(drift(feature, values))
-        threshold = self.options.drift_threshold
-        store.save_drift(self.engine, model.name, model.version, drifts, threshold)
+                drifts.append(drift(feature, values, threshold))
+        store.save_drift(self.engine, model.name, model.version, drifts)
         for d in drifts:
             self.metrics.drift_psi.labels(feature=d.feature).set(d.psi)
             self.metrics.drift_ks.labels(feature=d.feature).set(d.ks_statistic)
-            self.metrics.drift_alert.labels(feature=d.feature).set(float(d.psi > threshold))
-        worst = max(drifts, key=lambda d: d.psi, default=None)
-        if worst is not None:
-            log.info(
-                "drift over %d rows: highest PSI %.3f (%s)%s",
-                worst.rows,
-                worst.psi,
-                worst.feature,
-                " ALERT" if worst.psi > threshold else "",
-            )
+            self.metrics.drift_alert.labels(feature=d.feature).set(float(d.alert))
+            self._note_alert(d)
+        self._worst_drift = max(drifts, key=lambda d: d.psi, default=None)
         return drifts
+
+    def _note_alert(self, d: Drift) -> None:
+        """Log a drift alert when it is raised and when it clears, not at every snapshot."""
+        if d.alert and d.feature not in self._alerts:
+            self._alerts.add(d.feature)
+            log.warning(
+                "drift alert on %s: PSI %.3f over %d rows, above %.3f",
+                d.feature,
+                d.psi,
+                d.rows,
+                d.threshold,
+            )
+        elif not d.alert and d.feature in self._alerts:
+            self._alerts.discard(d.feature)
+            log.info(
+                "drift alert on %s cleared: PSI %.3f over %d rows, at most %.3f",
+                d.feature,
+                d.psi,
+                d.rows,
+                d.threshold,
+            )
 
     def _final_beat(self) -> None:
         try:
