@@ -125,17 +125,17 @@ class FeatureSchema:
         problem; this path only has to be right about batches with none.
         """
         width = len(self.names)
+        if not all(type(row) is dict and len(row) == width for row in rows):
+            return None
         pick: Callable[[Any], tuple[Any, ...]] = self._pick  # type: ignore[attr-defined]
         try:
-            values = [pick(row) for row in rows if type(row) is dict and len(row) == width]
+            values = list(itertools.chain.from_iterable(map(pick, rows)))
         except KeyError:
             return None
-        if len(values) != len(rows):
-            return None
-        if not set(map(type, itertools.chain.from_iterable(values))) <= _PLAIN_NUMBERS:
+        if not set(map(type, values)) <= _PLAIN_NUMBERS:
             return None
         try:
-            matrix = np.array(values, dtype=np.float64)
+            matrix = np.fromiter(values, dtype=np.float64, count=len(values))
         except OverflowError:
             return None
         if not np.isfinite(matrix).all():

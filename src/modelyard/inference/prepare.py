@@ -191,11 +191,17 @@ def _write_prepared(target: Path, meta: dict[str, Any], onnx_bytes: bytes | None
         if onnx_bytes is not None:
             (partial / ONNX_FILE).write_bytes(onnx_bytes)
         (partial / META_FILE).write_text(json.dumps(meta, indent=1))
+        dest = target / PREPARED_DIR
         try:
-            partial.rename(target / PREPARED_DIR)
-        except OSError:  # another process prepared it first
-            if read_prepared(target) is None:
-                raise
+            partial.rename(dest)
+        except OSError:
+            if read_prepared(target) is not None:  # another process prepared it first
+                return
+            # an unreadable folder from an interrupted or older release: replace it
+            stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=target))
+            dest.rename(stale / PREPARED_DIR)
+            shutil.rmtree(stale, ignore_errors=True)
+            partial.rename(dest)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

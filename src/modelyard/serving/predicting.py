@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ class Prediction:
         if self.probabilities is None:
             return [None] * len(self.labels)
         keys = [str(c) for c in self.model.classes]
-        return [dict(zip(keys, row, strict=True)) for row in self.probabilities.tolist()]
+        return list(map(dict, map(zip, itertools.repeat(keys), self.probabilities.tolist())))
 
     def model_json(self, ref: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.model.name, "version": self.model.version}

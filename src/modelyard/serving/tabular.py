@@ -109,13 +109,14 @@ def _plain_matrix(rows: list[Any], width: int) -> np.ndarray | None:
     """
     if not all(type(row) is list and len(row) == width for row in rows):
         return None
-    if not set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN_NUMBERS:
+    values = list(itertools.chain.from_iterable(rows))
+    if not set(map(type, values)) <= _PLAIN_NUMBERS:
         return None
     try:
-        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+        matrix = np.fromiter(values, dtype=np.float64, count=len(values))
     except OverflowError:
         return None
-    return matrix if np.isfinite(matrix).all() else None
+    return matrix.reshape(len(rows), width) if np.isfinite(matrix).all() else None
 
 
 def _column_order(schema: FeatureSchema, names: list[str], field: str) -> list[int]:
