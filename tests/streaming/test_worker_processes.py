@@ -367,3 +367,7 @@ def test_services_refuse_an_out_of_date_schema(tmp_path: Path) -> None:
     )
     assert streamed.returncode == 0, streamed.stderr.decode()
     assert "30 rows inserted" in streamed.stderr.decode()
+    # the held-out rows come from the training parameters; the log stays the stream's
+    assert "streaming iris-holdout (45 rows" in streamed.stderr.decode()
+    lines = streamed.stderr.decode().splitlines()
+    assert lines and all("[stream]" in line for line in lines), lines

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,9 +66,10 @@ def training_holdout(settings: Settings) -> Replay:
     from modelyard.training.run import _base_params, project_path
 
     # The project's Kedro settings (src/modelyard/settings.py) are Kedro's defaults, so the
-    # parameters are read without bootstrap_project, which would also replace this
-    # process's logging with the training run's.
-    params = _base_params(project_path(settings))
+    # parameters are read without bootstrap_project.
+    with _logging_kept(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)  # OmegaConf's
+        params = _base_params(project_path(settings))
     data, split = params.get("data") or {}, params.get("split") or {}
     clean, features = nodes.validate_dataset(nodes.load_dataset(data), data)
     target = str(data["target"])
@@ -77,6 +81,35 @@ def training_holdout(settings: Settings) -> Replay:
     source = str(data.get("source", "iris"))
     name = Path(str(data["path"])).stem if source == "csv" and data.get("path") else source
     return Replay(f"{name}-holdout", rows, tuple(str(v) for v in test[target]))
+
+
+@contextlib.contextmanager
+def _logging_kept() -> Iterator[None]:
+    """Undo the logging set-up Kedro applies when its project module is first imported.
+
+    ``kedro.framework.project`` configures the whole process's logging at import (the
+    project's ``conf/logging.yml``, whose lines say ``[train]``); the stream keeps its own.
+    """
+    manager = logging.Logger.manager
+    before = {
+        name: (lg.level, lg.handlers[:], lg.propagate, lg.disabled)
+        for name, lg in [("", logging.getLogger()), *manager.loggerDict.items()]
+        if isinstance(lg, logging.Logger)
+    }
+    disabled = logging.root.manager.disable
+    logging.disable(logging.INFO)  # Kedro announces the configuration it applies
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        for name, lg in [("", logging.getLogger()), *manager.loggerDict.items()]:
+            if not isinstance(lg, logging.Logger):
+                continue
+            level, handlers, propagate, off = before.get(name, (logging.NOTSET, [], True, False))
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+            lg.disabled = off
 
 
 def csv_replay(
