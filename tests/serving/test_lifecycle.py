@@ -162,22 +162,16 @@ class LateRegistry:
     model_name: str = "iris"
 
 
-REGISTRATION_ATTEMPTS = 6
-
-
 def _register_iris(tracking_uri: str, name: str) -> str:
     """Register a LogisticRegression and make it champion (a quick stand-in for training).
 
-    The server has just started and the API polls it all the while; a fresh server has
-    answered 500 to ``model-versions/create`` then. The model is logged once; only the
-    registration is retried, a bounded number of times with a growing pause, and a version
-    that a failed attempt did store is reused rather than registered twice. Returns the version.
+    Both the tracking and the registry URI are set: other tests in the same process leave
+    MLflow's registry URI pointing at the session's server, which knows nothing of this
+    server's runs (it answers 500 to ``model-versions/create``). Returns the version.
     """
     import mlflow
     import pandas as pd
-    from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
@@ -186,30 +180,17 @@ def _register_iris(tracking_uri: str, name: str) -> str:
     labels = pd.Series(data.target_names[data.target])
     model = LogisticRegression(max_iter=500).fit(frame, labels)
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     experiment = mlflow.set_experiment("serving-tests")
-    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
         info = mlflow.sklearn.log_model(
             model,
             name="model",
             signature=infer_signature(frame, labels),
             input_example=frame.head(2),
+            registered_model_name=name,
         )
-    client = MlflowClient(tracking_uri)
-    version: str | None = None
-    for attempt in range(1, REGISTRATION_ATTEMPTS + 1):
-        try:
-            stored = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
-            if stored:
-                version = str(stored[0].version)
-            else:
-                version = str(mlflow.register_model(info.model_uri, name).version)
-            break
-        except MlflowException as exc:
-            if attempt == REGISTRATION_ATTEMPTS:
-                raise
-            print(f"registration attempt {attempt} failed, retrying: {exc}")
-            time.sleep(2 * attempt)
-    assert version is not None
+    version = str(info.registered_model_version)
     Registry(tracking_uri, name).promote(version)
     return version
 

@@ -7,6 +7,7 @@ from collections import Counter as Tally
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,9 +104,19 @@ class ServingMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def observe_predictions(self, model: LoadedModel, labels: Sequence[Any]) -> None:
+    def observe_predictions(
+        self, model: LoadedModel, labels: Sequence[Any], probabilities: np.ndarray | None = None
+    ) -> None:
+        """Count predictions per label (from the probabilities' argmax when there are some)."""
         if len(labels) == 1:
             self.predictions.labels(model.name, model.version, str(labels[0])).inc()
+            return
+        classes = model.classes
+        if probabilities is not None and probabilities.shape[1:] == (len(classes),):
+            counts = np.bincount(probabilities.argmax(axis=1), minlength=len(classes))
+            for label, count in zip(classes, counts.tolist(), strict=True):
+                if count:
+                    self.predictions.labels(model.name, model.version, str(label)).inc(count)
             return
         for label, count in Tally(map(str, labels)).items():
             self.predictions.labels(model.name, model.version, label).inc(count)

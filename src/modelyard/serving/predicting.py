@@ -58,5 +58,5 @@ async def predict(
             raise RuntimeError("the API is not started")
         scores = await scorer.score(model, matrix)
         labels, probabilities = scores.labels, scores.probabilities
-    state.metrics.observe_predictions(model, labels)
+    state.metrics.observe_predictions(model, labels, probabilities)
     return Prediction(model, labels, probabilities)
