@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+FLOAT32_DECIMALS = 7
+
 
 class OnnxModel:
     """An ONNX graph in an ONNX Runtime session, scoring float64 matrices.
@@ -37,4 +39,9 @@ class OnnxModel:
         """The graph's chosen output for an (n, features) matrix (probabilities as float64)."""
         feed = np.ascontiguousarray(matrix, dtype=self._dtype)
         (out,) = self._session.run([self._output], {self._input: feed})
-        return np.asarray(out, dtype=np.float64) if self.returns_probabilities else np.asarray(out)
+        if not self.returns_probabilities:
+            return np.asarray(out)
+        if out.dtype == np.float32:
+            # float32 sums (tree ensembles) to the 7 decimals they hold: 0.97, not 0.9700000286
+            return np.round(out.astype(np.float64), FLOAT32_DECIMALS)
+        return np.asarray(out, dtype=np.float64)
