@@ -132,15 +132,7 @@ class FeatureSchema:
             values = list(itertools.chain.from_iterable(map(pick, rows)))
         except KeyError:
             return None
-        if not set(map(type, values)) <= _PLAIN_NUMBERS:
-            return None
-        try:
-            matrix = np.fromiter(values, dtype=np.float64, count=len(values))
-        except OverflowError:
-            return None
-        if not np.isfinite(matrix).all():
-            return None
-        return matrix.reshape(len(rows), width)
+        return plain_matrix(values, len(rows), width)
 
     def _fill(self, out: np.ndarray, row: Any, row_index: int | None) -> None:
         if not isinstance(row, Mapping):
@@ -198,6 +190,21 @@ class FeatureSchema:
             else:
                 out.append(None)
         return out
+
+
+def plain_matrix(values: list[Any], rows: int, width: int) -> np.ndarray | None:
+    """Row-major ``values`` as a (rows, width) float64 matrix, if all are plain finite numbers.
+
+    None when any value is not a JSON number as parsed (bool, str, None, ...), is not
+    finite or overflows float64: the caller's value-by-value path then names the problem.
+    """
+    if not set(map(type, values)) <= _PLAIN_NUMBERS:
+        return None
+    try:
+        matrix = np.fromiter(values, dtype=np.float64, count=len(values))
+    except OverflowError:
+        return None
+    return matrix.reshape(rows, width) if np.isfinite(matrix).all() else None
 
 
 def _to_float(value: Any, name: str, row_index: int | None) -> float:

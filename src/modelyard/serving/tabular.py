@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from modelyard.errors import FeatureError
-from modelyard.features import FeatureSchema
+from modelyard.features import FeatureSchema, plain_matrix
 
 _NUMBER_TYPES = (int, float)
-_PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)
 
 
 def check_rows(count: int, limit: int, field: str) -> None:
@@ -109,14 +108,7 @@ def _plain_matrix(rows: list[Any], width: int) -> np.ndarray | None:
     """
     if not all(type(row) is list and len(row) == width for row in rows):
         return None
-    values = list(itertools.chain.from_iterable(rows))
-    if not set(map(type, values)) <= _PLAIN_NUMBERS:
-        return None
-    try:
-        matrix = np.fromiter(values, dtype=np.float64, count=len(values))
-    except OverflowError:
-        return None
-    return matrix.reshape(len(rows), width) if np.isfinite(matrix).all() else None
+    return plain_matrix(list(itertools.chain.from_iterable(rows)), len(rows), width)
 
 
 def _column_order(schema: FeatureSchema, names: list[str], field: str) -> list[int]:
