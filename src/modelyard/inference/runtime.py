@@ -38,10 +38,11 @@ class OnnxModel:
     def run(self, matrix: np.ndarray) -> np.ndarray:
         """The graph's chosen output for an (n, features) matrix (probabilities as float64)."""
         feed = np.ascontiguousarray(matrix, dtype=self._dtype)
-        (out,) = self._session.run([self._output], {self._input: feed})
+        (raw,) = self._session.run([self._output], {self._input: feed})
+        out = np.asarray(raw)
         if not self.returns_probabilities:
-            return np.asarray(out)
+            return out
         if out.dtype == np.float32:
             # float32 sums (tree ensembles) to the 7 decimals they hold: 0.97, not 0.9700000286
             return np.round(out.astype(np.float64), FLOAT32_DECIMALS)
-        return np.asarray(out, dtype=np.float64)
+        return out.astype(np.float64, copy=False)
