@@ -166,3 +166,45 @@ def test_batches_larger_than_sqlites_parameter_limit(
     batch = store.score_next_batch(sqlite_engine, 50_000, _scorer(iris_model))
     assert batch is not None and batch.scored == store.SQLITE_MAX_IDS + 500
     assert store.count_status(sqlite_engine) == {SCORED: store.SQLITE_MAX_IDS + 500}
+
+
+def test_a_model_without_probabilities_stores_labels_only(
+    engine: Engine, iris_model: LoadedModel, iris_rows: Rows
+) -> None:
+    import dataclasses
+
+    from modelyard.inference.model import Scores
+
+    def labels_only(matrix: Any) -> Scores:
+        return Scores(iris_model.score(matrix).labels, None)
+
+    model = dataclasses.replace(iris_model, _predict=labels_only)
+    ids = store.insert_observations(engine, iris_rows(60), "test")
+    batch = store.score_next_batch(engine, 100, _scorer(model))
+    assert batch is not None and batch.probabilities is None and batch.scored == 60
+    with engine.connect() as conn:
+        rows = conn.execute(select(Prediction).order_by(Prediction.observation_id)).all()
+    assert [r.observation_id for r in rows] == ids
+    assert [r.label for r in rows] == batch.labels
+    assert all(r.probabilities is None for r in rows)
+
+
+@pytest.mark.postgres
+def test_the_claim_walks_the_pending_index_without_sorting_the_backlog(
+    pg_engine: Engine, iris_model: LoadedModel, iris_rows: Rows
+) -> None:
+    from sqlalchemy import text
+
+    # A backlog the planner has no statistics about, as when a bulk load has just landed.
+    store.insert_observations(pg_engine, iris_rows(20_000), "test")
+    params = {"scored": SCORED, "pending": PENDING, "limit": 1000, "now": None}
+    with pg_engine.connect() as conn, conn.begin():
+        conn.execute(store._PG_CLAIM_PLAN)
+        plan = "\n".join(
+            r[0] for r in conn.execute(text(f"EXPLAIN {store._PG_CLAIM.text}"), params)
+        )
+    assert "Index Scan using ix_observations_pending" in plan, plan
+    assert "Sort" not in plan, plan
+    batch = store.score_next_batch(pg_engine, 1000, _scorer(iris_model))
+    assert batch is not None and batch.observation_ids == sorted(batch.observation_ids)
+    assert store.count_status(pg_engine) == {SCORED: 1000, PENDING: 19_000}

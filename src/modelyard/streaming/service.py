@@ -7,6 +7,8 @@ both refuse to start on an out-of-date schema and stop cleanly on SIGTERM or Ctr
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib
 import logging
 import signal
 import threading
@@ -111,16 +113,27 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
         what = f"loading {settings.model_name}@{settings.model_ref}"
         if retry_until(stop, what, slot.load, cap=settings.load_retry_max_seconds) is None:
             return 0
+        # The first drift snapshot reads the version's training profile (MLflow's client)
+        # and runs scipy's tests: import and fetch them now, not in the middle of the stream.
+        importlib.import_module("scipy.stats")
+        profiles = ProfileCache(settings.tracking_uri)
+        if slot.current is not None:
+            profiles.get(slot.current)
         metrics = WorkerMetrics()
         server = MetricsServer(metrics, settings.host, settings.worker_metrics_port)
         server.start()
+        # What is loaded by now (libraries, the model) lives as long as the process: keep it
+        # out of the collector's full passes, which a batch's thousands of small objects
+        # would otherwise trigger over and over.
+        gc.collect()
+        gc.freeze()
         worker = Worker(
             engine,
             slot,
             WorkerOptions.from_settings(settings),
             stop=stop,
             metrics=metrics,
-            profiles=ProfileCache(settings.tracking_uri),
+            profiles=profiles,
         )
         worker.run()
         return worker.heartbeat.rows_scored
