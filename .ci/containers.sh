@@ -209,6 +209,14 @@ versions_scored=$(compose exec -T postgres psql -U "$POSTGRES_USER_NAME" -d "$PO
 log "   predictions in PostgreSQL: $(predictions_count) (model versions: $versions_scored)"
 [[ ",$versions_scored," == *",$CHAMPION,"* ]] || fail "worker did not score with version $CHAMPION"
 
+# no long-running service restarted: a crash loop can pass `up --wait` when the service's
+# healthcheck does not watch its own process (the stream's checks the database)
+for service in mlflow api worker stream ui viz; do
+    restarts=$(docker inspect -f '{{.RestartCount}}' "$(compose ps -q "$service")")
+    [[ "$restarts" == 0 ]] || fail "$service restarted $restarts times"
+done
+log "   no service restarted"
+
 curl -fsS -o /dev/null "http://127.0.0.1:$HOST_UI_PORT/" || fail "dashboard does not answer"
 curl -fsS "http://127.0.0.1:$HOST_UI_PORT/_dash-layout" > "$WORK/layout.json" \
     || fail "dashboard layout does not answer"
