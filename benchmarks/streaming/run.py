@@ -412,6 +412,14 @@ def main() -> int:
     return 0
 
 
+def rows_per_database(args: argparse.Namespace) -> str:
+    counts = {
+        "postgres": f"{args.rows:,} rows on PostgreSQL",
+        "sqlite": f"{args.sqlite_rows or args.rows // 2:,} rows on SQLite",
+    }
+    return ", ".join(counts[k] for k in args.databases.split(",") if k in counts)
+
+
 def write_report(
     args: argparse.Namespace,
     command: str,
@@ -431,8 +439,7 @@ def write_report(
         f"{load_after[2]:.1f}",
         "- Model: the demo's RandomForest (100 trees, StandardScaler) trained by the real "
         "pipeline, served as `champion` from a local `modelyard mlflow`.",
-        f"- Throughput: {args.rows:,} rows on PostgreSQL "
-        f"({args.sqlite_rows or args.rows // 2:,} on SQLite), `modelyard worker` processes "
+        f"- Throughput: {rows_per_database(args)}, `modelyard worker` processes "
         f"with batches of {args.batch_size:,}: with every worker ready and idle, the rows "
         "become visible in one commit; rows/s = rows / (last prediction - that commit).",
         f"- Latency: `Streamer` at {args.rate:g} rows/s for {args.latency_seconds:g} s into idle "
