@@ -133,6 +133,21 @@ def test_empty_figures_say_why() -> None:
     assert list(recent.y) == pytest.approx([0.25, 0.5, 0.25])  # outer bins are open
 
 
+def test_drift_figure_draws_the_threshold_in_force() -> None:
+    import pandas as pd
+
+    times = pd.to_datetime(["2026-01-01 00:00"] * 2 + ["2026-01-01 00:01"] * 2)
+    history = pd.DataFrame(
+        {"created_at": times, "feature": ["a", "b"] * 2, "psi": [0.1, 0.2, 0.3, 0.1]}
+    )
+    stored = figures.drift(history.assign(threshold=[0.4, 0.4, 0.3, 0.3]), 0.25)
+    line = stored.data[-1]
+    assert line.name == "alert threshold" and list(line.y) == [0.4, 0.3]
+    assert not stored.layout.shapes
+    configured = figures.drift(history, 0.25)
+    assert [shape.y0 for shape in configured.layout.shapes] == [0.25]
+
+
 @pytest.mark.parametrize("admin_key", [None, "secret"])
 def test_layout_has_every_panel(tmp_path: Path, admin_key: str | None) -> None:
     settings = Settings(  # type: ignore[call-arg]

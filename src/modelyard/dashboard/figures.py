@@ -173,7 +173,12 @@ def recall(per_class: dict[str, float | None]) -> go.Figure:
 
 
 def drift(history: pd.DataFrame, threshold: float) -> go.Figure:
-    """PSI per feature over time, with the alert threshold as a dashed line."""
+    """PSI per feature over time, with the alert threshold as a dashed line.
+
+    The worker stores the threshold in force with each measurement (on a small window it is
+    above the configured one, so that sampling noise alone does not raise an alert); that is
+    what is drawn, as a step line. ``threshold`` (the setting) is drawn when none is stored.
+    """
     if history.empty:
         return empty("No drift measured yet")
     features = sorted(history["feature"].unique().tolist())
@@ -188,14 +193,27 @@ def drift(history: pd.DataFrame, threshold: float) -> go.Figure:
             name=feature,
             line={"color": colors[feature], "width": 2},
         )
-    fig.add_hline(
-        y=threshold,
-        line_dash="dash",
-        line_color=ERROR,
-        annotation_text=f"alert threshold {threshold:g}",
-        annotation_position="top left",
-    )
-    top = max(float(history["psi"].max()), threshold) * 1.15
+    stored = history["threshold"].dropna() if "threshold" in history else pd.Series([])
+    if stored.empty:
+        fig.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color=ERROR,
+            annotation_text=f"alert threshold {threshold:g}",
+            annotation_position="top left",
+        )
+        highest = threshold
+    else:
+        in_force = history.loc[stored.index].groupby("created_at", sort=True)["threshold"].max()
+        fig.add_scatter(
+            x=in_force.index,
+            y=in_force.to_numpy(),
+            mode="lines",
+            name="alert threshold",
+            line={"color": ERROR, "width": 1.5, "dash": "dash", "shape": "hv"},
+        )
+        highest = float(in_force.max())
+    top = max(float(history["psi"].max()), highest) * 1.15
     fig.update_yaxes(title_text="PSI", range=[0, top])
     return _base(fig)
 

@@ -170,7 +170,7 @@ def build_layout(settings: Settings) -> html.Div:
             ),
         ],
         subtitle=f"recent {settings.drift_window} rows against the training profile; "
-        f"alert above PSI {settings.drift_threshold:g}",
+        f"alert above PSI {settings.drift_threshold:g} and above what sampling noise reaches",
     )
     actions: list[Any] = [
         dcc.Dropdown(
