@@ -172,7 +172,14 @@ def test_live_page_shows_the_database_and_the_registry(
         r[0] for r in _rows(live_stack.db_url, "SELECT DISTINCT feature FROM drift_snapshots")
     }
     drift = eventually(lambda: plot_data(page, "drift-chart"))
-    assert {t["name"] for t in drift} == features
+    assert {t["name"] for t in drift} == {*features, "alert threshold"}
+    in_force = _scalar(
+        live_stack.db_url,
+        "SELECT max(threshold) FROM drift_snapshots "
+        "WHERE created_at = (SELECT max(created_at) FROM drift_snapshots)",
+    )
+    threshold = next(t for t in drift if t["name"] == "alert threshold")
+    assert threshold["y"][-1] == pytest.approx(in_force)
     distribution = eventually(lambda: plot_data(page, "distribution-chart"))
     assert [t["name"] for t in distribution] == ["training", "recent (50 rows)"]
 
