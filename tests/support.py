@@ -19,11 +19,22 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+MAX_REGISTERED_PORT = 49151
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Always one of the registered ports (up to 49151): Kedro-Viz refuses the dynamic range
+    above it, and the kernel's ephemeral ports reach into that range.
+    """
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port <= MAX_REGISTERED_PORT:
+            return port
+    raise RuntimeError(f"no free port up to {MAX_REGISTERED_PORT} on 127.0.0.1")
 
 
 def service_env(**values: object) -> dict[str, str]:
