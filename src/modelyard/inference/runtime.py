@@ -43,6 +43,10 @@ class OnnxModel:
         if not self.returns_probabilities:
             return out
         if out.dtype == np.float32:
-            # float32 sums (tree ensembles) to the 7 decimals they hold: 0.97, not 0.9700000286
-            return np.round(out.astype(np.float64), FLOAT32_DECIMALS)
+            # A tree ensemble sums in float32: 100 votes of 0.01 make 0.9999993. Normalise each
+            # row in float64 and keep the 7 decimals float32 holds: 1.0 and 0.97, as sklearn.
+            wide = out.astype(np.float64)
+            totals = wide.sum(axis=1, keepdims=True)
+            np.divide(wide, totals, out=wide, where=totals > 0)
+            return np.round(wide, FLOAT32_DECIMALS)
         return out.astype(np.float64, copy=False)
