@@ -111,6 +111,28 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
     return proc.returncode
 
 
+# What the serving-only installation (the base dependencies, the modelyard-serve image)
+# does not have: the extras' top-level modules.
+EXTRAS_ONLY = (
+    "sklearn", "skl2onnx", "skops", "pandas", "scipy", "sqlalchemy", "alembic", "psycopg",
+    "kedro", "matplotlib", "dash", "plotly", "kedro_viz",
+)  # fmt: skip
+
+
+def serving_only_env(folder: Path, **values: object) -> dict[str, str]:
+    """:func:`service_env` for processes (and their children) that cannot import the extras.
+
+    A ``sitecustomize`` module on ``PYTHONPATH`` marks each of :data:`EXTRAS_ONLY` as absent
+    (None in ``sys.modules``): importing one fails and ``importlib.util.find_spec`` finds
+    nothing, as where only the base dependencies are installed.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        f"import sys\nsys.modules.update(dict.fromkeys({sorted(EXTRAS_ONLY)!r}))\n"
+    )
+    return service_env(PYTHONPATH=folder, **values)
+
+
 def modelyard_argv(*args: str) -> list[str]:
     return [str(VENV_BIN / "modelyard"), *args]
 

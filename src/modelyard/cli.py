@@ -1,8 +1,9 @@
 """The ``modelyard`` command: one Typer app gathering each area's commands.
 
 Every area keeps its commands in its own ``cli`` module; those import their heavy
-dependencies inside the command bodies, so ``modelyard --help`` and the serving image
-work without the training stack.
+dependencies inside the command bodies, so ``modelyard --help`` and ``modelyard serve``
+work with the base dependencies alone (the serving image), and a command whose extra is
+not installed says which one to install.
 """
 
 from __future__ import annotations
@@ -42,5 +43,36 @@ app.command()(dashboard_cli.viz)
 cli = click.Group(name="modelyard-kedro", help="No project-specific Kedro commands.")
 
 
+# The extra that provides each optional top-level module (see pyproject.toml).
+EXTRA_OF = {
+    "pandas": "sklearn",
+    "sklearn": "sklearn",
+    "skl2onnx": "sklearn",
+    "skops": "sklearn",
+    "alembic": "stream",
+    "psycopg": "stream",
+    "scipy": "stream",
+    "sqlalchemy": "stream",
+    "kedro": "train",
+    "matplotlib": "train",
+    "kedro_viz": "viz",
+    "dash": "ui",
+    "plotly": "ui",
+}
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").partition(".")[0]
+        extra = EXTRA_OF.get(module)
+        if extra is None:
+            raise
+        typer.echo(
+            f"modelyard: this command needs {module}, which this installation lacks: "
+            f"install modelyard[{extra}] (the modelyard-serve image runs `modelyard serve` "
+            "only; the modelyard-app image has every command)",
+            err=True,
+        )
+        raise SystemExit(2) from None

@@ -38,8 +38,11 @@ def _grid_rows(seed: int) -> np.ndarray:
         make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=30, random_state=1)),
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
         GradientBoostingClassifier(n_estimators=20, random_state=0),
+        make_pipeline(
+            StandardScaler(), GradientBoostingClassifier(n_estimators=30, random_state=0)
+        ),
     ],
-    ids=["forest", "scaled-forest", "scaled-logreg", "boosting"],
+    ids=["forest", "scaled-forest", "scaled-logreg", "boosting", "scaled-boosting"],
 )
 def test_compiled_classifiers_agree_with_scikit_learn(estimator: Any) -> None:
     estimator.fit(X, LABELS)

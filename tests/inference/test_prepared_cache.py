@@ -14,7 +14,7 @@ from modelyard.inference.model import load_model
 from modelyard.inference.prepare import META_FILE, ONNX_FILE, PREPARED_DIR, read_prepared
 from modelyard.registry import Registry
 from modelyard.training.data import iris_frame
-from support import TrainedRegistry
+from support import TrainedRegistry, serving_only_env
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +86,74 @@ def test_a_damaged_prepared_folder_is_prepared_again(
     assert read_prepared(meta.parent.parent) is None
     # a prepared folder that cannot be read is not trusted: the model still loads
     assert load_model(registry, "1", cache).runtime in {"onnxruntime", "sklearn"}
+
+
+def _prepare_without_sklearn(
+    registry: Registry, version: str, target: Path
+) -> subprocess.CompletedProcess[str]:
+    """Prepare a version as the serving-only installation does (no extras installed)."""
+    command = [sys.executable, "-m", "modelyard.inference.prepare", registry.tracking_uri]
+    return subprocess.run(
+        [*command, registry.name, version, str(target)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=serving_only_env(target.parent / "serving-only"),
+    )
+
+
+def test_trained_versions_carry_their_compiled_graph(
+    trained_registry: TrainedRegistry, tmp_path: Path
+) -> None:
+    registry = Registry(trained_registry.tracking_uri, trained_registry.model_name)
+    target = tmp_path / "cache" / registry.name / trained_registry.champion_version
+    done = _prepare_without_sklearn(registry, trained_registry.champion_version, target)
+    assert done.returncode == 0, done.stderr
+    prepared = read_prepared(target)
+    assert prepared is not None and prepared.onnx_input is not None
+    assert prepared.classes == ("setosa", "versicolor", "virginica")
+    assert len(prepared.input_example) == 5
+
+    loaded = load_model(registry, trained_registry.champion_version, tmp_path / "cache")
+    assert loaded.runtime == "onnxruntime"
+    assert loaded.score(np.asarray([[5.1, 3.5, 1.4, 0.2]])).labels == ["setosa"]
+
+
+def test_a_version_without_a_graph_needs_scikit_learn_and_says_so(
+    isolated_registry: TrainedRegistry, tmp_path: Path
+) -> None:
+    import mlflow
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    frame = iris_frame()
+    features = [c for c in frame.columns if c != "species"]
+    model = LogisticRegression(max_iter=500).fit(frame[features].to_numpy(), frame["species"])
+    mlflow.set_tracking_uri(isolated_registry.tracking_uri)
+    mlflow.set_registry_uri(isolated_registry.tracking_uri)
+    experiment = mlflow.set_experiment("prepared-cache-tests")
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(frame[features], pd.Series(["setosa"])),
+            input_example=frame[features].head(2),
+            registered_model_name=isolated_registry.model_name,
+        )
+    version = str(info.registered_model_version)
+    registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
+    target = tmp_path / "cache" / registry.name / version
+
+    done = _prepare_without_sklearn(registry, version, target)
+    assert done.returncode == 1
+    assert "without a compiled ONNX graph" in done.stderr
+    assert "modelyard[sklearn]" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert read_prepared(target) is None
+
+    # with scikit-learn installed, the server compiles it itself
+    loaded = load_model(registry, version, tmp_path / "cache")
+    assert loaded.runtime == "onnxruntime"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import free_port, modelyard_argv, running, service_env
+from support import free_port, modelyard_argv, running, service_env, serving_only_env
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,25 @@ def start_api(
     *,
     wait_ready: bool = True,
     tracking_uri: str | None = None,
+    serving_only: bool = False,
     **settings: object,
 ) -> Iterator[Api]:
     """`modelyard serve` on a free port with ``MODELYARD_<KEY>=value`` for each setting.
 
     ``registry`` gives the model name and tracking URI (``tracking_uri`` overrides the URI).
+    ``serving_only``: the process and its children cannot import the extras, as in the
+    serving image (``modelyard-serve``).
     """
     port = free_port()
     values: dict[str, object] = {"MODELYARD_API_PORT": port, "MODELYARD_REGISTRY_POLL_SECONDS": 0}
     values.update({f"MODELYARD_{k.upper()}": v for k, v in settings.items()})
-    env = service_env(
+    values.update(
         MLFLOW_TRACKING_URI=tracking_uri or registry.tracking_uri,
         MODELYARD_MODEL_NAME=registry.model_name,
         MODELYARD_HOME=home,
-        **values,
+    )
+    env = (
+        serving_only_env(home / "serving-only", **values) if serving_only else service_env(**values)
     )
     url = f"http://127.0.0.1:{port}"
     ready = f"{url}/ready" if wait_ready else f"{url}/health"
@@ -76,12 +81,14 @@ def start_api(
 def api(
     trained_registry: Any, tmp_path_factory: pytest.TempPathFactory, api_logs: Path
 ) -> Iterator[Api]:
-    """The API with default settings on the shared registry (v1 = baseline, v2 = champion)."""
+    """The API on the shared registry (v1 = baseline, v2 = champion), installed as in the
+    serving image: without the extras."""
     home = tmp_path_factory.mktemp("api-home")
     with start_api(
         trained_registry,
         home,
         api_logs / f"api-{os.getpid()}.log",
+        serving_only=True,
         max_batch_rows=50,
         max_body_bytes=4096,
     ) as server:

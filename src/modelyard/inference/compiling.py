@@ -81,15 +81,22 @@ def compile_sklearn(estimator: Any, probe: np.ndarray) -> Compiled:
     if classifier:
         options[type(steps[-1])] = {"zipmap": False}
 
-    attempts: list[tuple[str, np.dtype[Any]]] = [("float64", np.dtype(np.float64))]
+    # (input dtype, whether tree ensembles' float32 scores are cast back to float64): some
+    # skl2onnx converters (gradient boosting) declare float64 scores that ONNX's tree
+    # ensembles cannot produce, others (forests) already expect float32 ones.
+    attempts: list[tuple[str, np.dtype[Any], bool]] = [
+        ("float64", np.dtype(np.float64), False),
+        ("float64", np.dtype(np.float64), True),
+    ]
     if len(steps) == 1:
-        attempts.append(("float32", np.dtype(np.float32)))
+        attempts.append(("float32", np.dtype(np.float32), False))
     reasons: list[str] = []
-    for name, dtype in attempts:
+    for name, dtype, cast_back in attempts:
         try:
             model = to_onnx(estimator, probe[:1].astype(dtype), options=options)
-            if dtype == np.float64:
-                _cast_tree_inputs(model)
+            trees = dtype == np.float64 and _cast_tree_inputs(model, cast_back)
+            if cast_back and not trees:
+                continue  # no tree ensemble: the first float64 attempt said it all
             compiled = Compiled(
                 model.SerializeToString(),
                 name,
@@ -119,14 +126,21 @@ def _lower_thresholds(estimator: Any) -> None:
         thresholds[:] = lowered.astype(np.float64)
 
 
-def _cast_tree_inputs(model: Any) -> None:
-    """Put a Cast to float32 in front of every tree ensemble node of ``model``."""
+def _cast_tree_inputs(model: Any, cast_scores_back: bool = False) -> bool:
+    """Put a Cast to float32 in front of every tree ensemble node of ``model``.
+
+    With ``cast_scores_back``, the ensembles' score outputs (all but a classifier's label)
+    are also cast to float64 for the nodes after them. Returns whether any node was found.
+    """
     from onnx import TensorProto, helper
 
     nodes = list(model.graph.node)
     rebuilt: list[Any] = []
+    found = False
     for node in nodes:
+        after: list[Any] = []
         if node.op_type.startswith("TreeEnsemble"):
+            found = True
             source = node.input[0]
             cast = f"{source}_float32_{len(rebuilt)}"
             rebuilt.append(
@@ -135,9 +149,25 @@ def _cast_tree_inputs(model: Any) -> None:
                 )
             )
             node.input[0] = cast
+            scores = node.output[1:] if node.op_type == "TreeEnsembleClassifier" else node.output
+            for index, output in enumerate(list(scores) if cast_scores_back else []):
+                single = f"{output}_float32"
+                after.append(
+                    helper.make_node(
+                        "Cast",
+                        [single],
+                        [output],
+                        to=TensorProto.DOUBLE,
+                        name=f"{node.name}_cast_back_{index}",
+                    )
+                )
+                position = list(node.output).index(output)
+                node.output[position] = single
         rebuilt.append(node)
+        rebuilt.extend(after)
     del model.graph.node[:]
     model.graph.node.extend(rebuilt)
+    return found
 
 
 def _check(estimator: Any, compiled: Compiled, probe: np.ndarray) -> None:

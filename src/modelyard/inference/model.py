@@ -153,12 +153,20 @@ def _in_process(
     prepared: Prepared, schema: FeatureSchema
 ) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
     """Load the MLflow model itself (a model that did not compile to ONNX)."""
-    if prepared.flavor == "sklearn":
-        import mlflow.sklearn
+    try:
+        if prepared.flavor == "sklearn":
+            import mlflow.sklearn
+            import sklearn  # noqa: F401  (MLflow's own message for it is obscure)
 
-        return _sklearn_predictor(mlflow.sklearn.load_model(str(prepared.path)), schema)
-    import mlflow.pyfunc
-
+            return _sklearn_predictor(mlflow.sklearn.load_model(str(prepared.path)), schema)
+        import mlflow.pyfunc
+        import pandas  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"it was not compiled to ONNX ({prepared.not_compiled}), and scoring it in "
+            f"process needs {exc.name}, which this installation lacks (install "
+            "modelyard[sklearn], or serve it from the modelyard-app image)"
+        ) from exc
     return _pyfunc_predictor(mlflow.pyfunc.load_model(str(prepared.path)), schema), ()
 
 

@@ -5,11 +5,17 @@ it what a server needs to start from it without MLflow or scikit-learn: ``meta.j
 feature schema, classes, flavour and logged input example) and, for a scikit-learn model
 that compiles, ``model.onnx`` (see :mod:`modelyard.inference.compiling`).
 
-Downloading and compiling import MLflow, scikit-learn and skl2onnx: seconds and hundreds of
-megabytes that a serving process should not keep. So a server that finds no prepared folder
-runs ``python -m modelyard.inference.prepare`` and waits for it; the child writes into a
-private folder and renames it into place, so that several processes preparing the same
-version at once leave one complete copy.
+Training writes that folder into the model it registers (:func:`sklearn_prepared`), so a
+server only downloads it. A version registered without one (by an older release, or any
+other MLflow model) is prepared here: compiling imports scikit-learn and skl2onnx, which a
+serving-only installation (the ``modelyard-serve`` image) does not have; such versions need
+the ``sklearn`` extra.
+
+Downloading imports MLflow: seconds and tens of megabytes that a serving process should not
+keep. So a server that finds no prepared folder runs ``python -m
+modelyard.inference.prepare`` and waits for it; the child writes into a private folder and
+renames it into place, so that several processes preparing the same version at once leave
+one complete copy.
 """
 
 from __future__ import annotations
@@ -128,6 +134,8 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
         meta = Model.load(str(target))
         schema = FeatureSchema.from_signature(meta.signature)
         example_frame = meta.load_input_example(str(target))
+    except ImportError as exc:
+        raise _lacking(name, version, exc) from exc
     except Exception as exc:
         raise ModelLoadError(f"cannot read the model's metadata: {exc}") from exc
     example: list[dict[str, float]] = []
@@ -136,48 +144,87 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
             {str(k): float(v) for k, v in row.items()}
             for row in example_frame.to_dict(orient="records")
         ]
-    flavor = "sklearn" if "sklearn" in meta.flavors else "python_function"
-    classes: tuple[Any, ...] = ()
-    compiled = None
-    reason: str | None = "only scikit-learn models are compiled"
-    if flavor == "sklearn":
-        import mlflow.sklearn
-
-        from modelyard.inference.compiling import (
-            NotCompilableError,
-            compile_sklearn,
-            probe_rows,
-            takes_matrix,
+    if "sklearn" not in meta.flavors:
+        write_prepared(
+            target,
+            {
+                "format": FORMAT,
+                "features": list(schema.names),
+                "classes": [],
+                "flavor": "python_function",
+                "input_example": example,
+                "onnx_input": None,
+                "onnx_output": None,
+                "not_compiled": "only scikit-learn models are compiled",
+            },
+            None,
         )
+        return
+    try:
+        import mlflow.sklearn
+    except ImportError as exc:
+        raise _lacking(name, version, exc) from exc
+    try:
+        estimator = mlflow.sklearn.load_model(str(target))
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load the scikit-learn model: {exc}") from exc
+    meta_doc, onnx_bytes = sklearn_prepared(estimator, schema, example)
+    write_prepared(target, meta_doc, onnx_bytes)
 
-        try:
-            estimator = mlflow.sklearn.load_model(str(target))
-        except Exception as exc:
-            raise ModelLoadError(f"cannot load the scikit-learn model: {exc}") from exc
-        classes = tuple(_plain(c) for c in getattr(estimator, "classes_", ()))
-        if not takes_matrix(estimator, schema.names):
-            reason = "the model selects its input columns by name"
-        else:
-            rows = example or [dict.fromkeys(schema.names, 0.0)]
-            try:
-                compiled = compile_sklearn(estimator, probe_rows(schema.rows_to_matrix(rows)))
-                reason = None
-            except NotCompilableError as exc:
-                reason = str(exc)
-    _write_prepared(
-        target,
-        {
-            "format": FORMAT,
-            "features": list(schema.names),
-            "classes": list(classes),
-            "flavor": flavor,
-            "input_example": example,
-            "onnx_input": compiled.input_dtype if compiled else None,
-            "onnx_output": compiled.output if compiled else None,
-            "not_compiled": reason,
-        },
-        compiled.onnx_bytes if compiled else None,
+
+def _lacking(name: str, version: str, exc: ImportError) -> ModelLoadError:
+    return ModelLoadError(
+        f"version {version} of {name!r} was registered without a compiled ONNX graph, and "
+        f"preparing it needs {exc.name or exc}, which this installation lacks "
+        "(install modelyard[sklearn], or serve it from the modelyard-app image)"
     )
+
+
+def sklearn_prepared(
+    estimator: Any,
+    schema: FeatureSchema,
+    example: list[dict[str, float]],
+    probe_around: np.ndarray | None = None,
+) -> tuple[dict[str, Any], bytes | None]:
+    """``meta.json`` and, when it compiles, the ONNX graph of a fitted scikit-learn model.
+
+    Training calls this on the model it logs, so that registered versions carry their
+    prepared folder; :func:`prepare` calls it for versions registered without one. The
+    estimator may be changed (see :mod:`modelyard.inference.compiling`): pass a copy of
+    one still in use. Probe rows are spread around ``probe_around`` (default: the example).
+    """
+    from modelyard.inference.compiling import (
+        NotCompilableError,
+        compile_sklearn,
+        probe_rows,
+        takes_matrix,
+    )
+
+    classes = [_plain(c) for c in getattr(estimator, "classes_", ())]
+    compiled = None
+    reason: str | None
+    if not takes_matrix(estimator, schema.names):
+        reason = "the model selects its input columns by name"
+    else:
+        around = probe_around
+        if around is None:
+            around = schema.rows_to_matrix(example or [dict.fromkeys(schema.names, 0.0)])
+        try:
+            compiled = compile_sklearn(estimator, probe_rows(np.asarray(around, np.float64)))
+            reason = None
+        except NotCompilableError as exc:
+            reason = str(exc)
+    meta = {
+        "format": FORMAT,
+        "features": list(schema.names),
+        "classes": classes,
+        "flavor": "sklearn",
+        "input_example": example,
+        "onnx_input": compiled.input_dtype if compiled else None,
+        "onnx_output": compiled.output if compiled else None,
+        "not_compiled": reason,
+    }
+    return meta, compiled.onnx_bytes if compiled else None
 
 
 def _plain(value: Any) -> Any:
@@ -185,7 +232,8 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _write_prepared(target: Path, meta: dict[str, Any], onnx_bytes: bytes | None) -> None:
+def write_prepared(target: Path, meta: dict[str, Any], onnx_bytes: bytes | None) -> None:
+    """Write ``target/modelyard/`` atomically (another process may be writing it too)."""
     partial = Path(tempfile.mkdtemp(prefix=f".{PREPARED_DIR}-", dir=target))
     try:
         if onnx_bytes is not None:

@@ -6,6 +6,7 @@ server stores the artifacts (``--serve-artifacts``), so training needs no shared
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 import warnings
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
 CONFUSION_ARTIFACT = "plots/confusion_matrix.png"
 INPUT_EXAMPLE_ROWS = 5
+PROBE_AROUND_ROWS = 5000  # the compiled graph is checked on rows around these
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ def log_run(
                         include_skops=True
                     ),
                 )
+            compiled = _log_prepared(info.model_id, model, matrix_example, features)
+            mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
     except (ConfigError, RegistryError):
         raise
     except Exception as exc:
@@ -169,6 +173,42 @@ def log_run(
     )
     log.info("logged run %s to experiment %r: %s", run_id, experiment, logged.run_url)
     return logged
+
+
+def _log_prepared(
+    model_id: str, model: Any, matrix_example: np.ndarray, features: Sequence[str]
+) -> bool:
+    """Add the serving runtime's prepared folder (ONNX graph, ``meta.json``) to the model.
+
+    Servers then download it with the model instead of compiling it themselves, so a
+    serving-only installation needs neither scikit-learn nor skl2onnx. Returns whether the
+    model compiled to ONNX (when not, servers score it with scikit-learn).
+    """
+    from mlflow import MlflowClient
+
+    from modelyard.features import FeatureSchema
+    from modelyard.inference.prepare import PREPARED_DIR, sklearn_prepared, write_prepared
+
+    names = [str(f) for f in features]
+    example = [
+        dict(zip(names, map(float, row), strict=True))
+        for row in matrix_example[:INPUT_EXAMPLE_ROWS]
+    ]
+    meta, onnx_bytes = sklearn_prepared(
+        copy.deepcopy(model),
+        FeatureSchema(tuple(names)),
+        example,
+        probe_around=matrix_example[:PROBE_AROUND_ROWS],
+    )
+    if onnx_bytes is None:
+        log.warning(
+            "the model did not compile to ONNX; servers score it with scikit-learn: %s",
+            meta["not_compiled"],
+        )
+    with tempfile.TemporaryDirectory(prefix="modelyard-prepared-") as tmp:
+        write_prepared(Path(tmp), meta, onnx_bytes)
+        MlflowClient().log_model_artifacts(model_id, str(Path(tmp) / PREPARED_DIR), PREPARED_DIR)
+    return onnx_bytes is not None
 
 
 def _param_value(value: Any) -> str:
