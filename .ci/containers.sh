@@ -4,7 +4,8 @@
 #                and override, checkov on the Dockerfiles, compose files and workflow;
 #   end to end   build the images, `docker compose up -d --wait`, train exits 0 and a
 #                champion exists in MLflow, /predict answers through the published port
-#                with that version, stream + worker write predictions to PostgreSQL, the
+#                with that version, scored by ONNX Runtime in the serving image, which
+#                holds none of the extras; stream + worker write predictions to PostgreSQL, the
 #                dashboard and Kedro-Viz answer, Prometheus reports every target up, the
 #                Grafana dashboard's queries are valid and name exported metrics;
 #   non-root     every process of the modelyard and MLflow containers runs as uid 10001;
@@ -201,6 +202,19 @@ served=$(echo "$response" | json \
     'd["model"]["version"] if isinstance(d.get("model"), dict) else d.get("model_version")')
 [[ "$served" == "$CHAMPION" ]] || fail "/predict served version $served, champion is $CHAMPION"
 grep -qi "^x-model-version: $CHAMPION" "$WORK/headers" || fail "no X-Model-Version: $CHAMPION"
+# the serving image scores the ONNX graph training registered, with none of the extras
+runtime=$(curl -fsS "$API/" | json 'd["model"]["runtime"]')
+[[ "$runtime" == onnxruntime ]] || fail "the API scores with $runtime, not onnxruntime"
+compose exec -T api python -c 'import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) for m in ("sklearn", "scipy", "pandas", "sqlalchemy", "kedro")))' \
+    || fail "the serving image holds a package of an extra"
+set +e
+extra_message=$(docker run --rm "modelyard/modelyard-serve:$TAG" worker 2>&1)
+extra_code=$?
+set -e
+[[ $extra_code == 2 && "$extra_message" == *"modelyard[stream]"* ]] \
+    || fail "modelyard-serve worker: exit $extra_code, $extra_message"
+log "   the API scores with $runtime; the serving image has no extras (worker: exit 2, names the extra)"
 
 has_predictions() { [[ "$(predictions_count)" -gt 0 ]]; }
 wait_for 180 "stream + worker predictions in PostgreSQL" has_predictions

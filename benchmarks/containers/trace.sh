@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Which files of the serving venv do the serving roles use? Runs the compose stack with a
-# file tracer (trace/sitecustomize.py on PYTHONPATH) in the containers of the serving image
-# (api, worker, migrate); drives the API through every protocol, a hot swap (the new
-# champion is compiled in a child process) and /admin/reload, and lets stream and worker
-# score and monitor. Then lists the top-level packages no process opened and the largest
-# unopened files: the candidates for deploy/docker/slim-venv.sh and SERVE_NOT_INSTALLED in
-# Dockerfile.mlapp. A candidate is only safe once .ci/containers.sh passes without it:
+# Which files of the serving venv does the API use? Runs the compose stack with a file
+# tracer (trace/sitecustomize.py on PYTHONPATH) in the serving image's container (api);
+# drives the API through every protocol, a hot swap (the new champion is downloaded in a
+# child process) and /admin/reload. Then lists the top-level packages no process opened
+# and the largest unopened files: the candidates for deploy/docker/slim-venv.sh and
+# SERVE_NOT_INSTALLED in Dockerfile.mlapp. A candidate is only safe once .ci/containers.sh passes without it:
 # imports on paths this run does not take (errors, --help) are not seen.
 # Run from the repository root as root, with Docker up. Ports on 127.0.0.1 only; the stack
 # is removed with its volumes at the end. About 5 minutes on the 2-core machine.
@@ -39,8 +38,6 @@ x-trace: &trace
     PYTHONPATH: /tracer
 services:
   api: *trace
-  worker: *trace
-  migrate: *trace
 YAML
 compose() { docker compose --env-file "$ENV_FILE" -p "$PROJECT" -f compose.yaml -f "$WORK/trace.yaml" "$@"; }
 cleanup() { compose down -v --remove-orphans --timeout 20 >/dev/null 2>&1 || true; rm -rf "$WORK"; }
@@ -82,8 +79,7 @@ done
 echo "API swapped version $before -> $now"
 curl -fsS -o /dev/null -X POST "$API/admin/reload"
 drive
-sleep 15  # the worker scores the new version and takes quality and drift snapshots
-compose stop --timeout 20 api worker  # SIGTERM: each process writes its list at exit
+compose stop --timeout 20 api  # SIGTERM: each process writes its list at exit
 
 docker run --rm --entrypoint sh "modelyard/modelyard-serve:trace" -c \
     'cd /app/.venv/lib/python3.11/site-packages && find . -type f -printf "%s %p\n"' \
