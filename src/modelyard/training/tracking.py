@@ -205,6 +205,11 @@ def _log_prepared(
             "the model did not compile to ONNX; servers score it with scikit-learn: %s",
             meta["not_compiled"],
         )
+    else:
+        log.info(
+            "compiled the model to ONNX (%d kB), checked against scikit-learn",
+            len(onnx_bytes) // 1024,
+        )
     with tempfile.TemporaryDirectory(prefix="modelyard-prepared-") as tmp:
         write_prepared(Path(tmp), meta, onnx_bytes)
         MlflowClient().log_model_artifacts(model_id, str(Path(tmp) / PREPARED_DIR), PREPARED_DIR)
