@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from modelyard.extras import EXTRA_OF
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -113,10 +115,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
 
 # What the serving-only installation (the base dependencies, the modelyard-serve image)
 # does not have: the extras' top-level modules.
-EXTRAS_ONLY = (
-    "sklearn", "skl2onnx", "skops", "pandas", "scipy", "sqlalchemy", "alembic", "psycopg",
-    "kedro", "matplotlib", "dash", "plotly", "kedro_viz",
-)  # fmt: skip
+EXTRAS_ONLY = tuple(EXTRA_OF)
 
 
 def serving_only_env(folder: Path, **values: object) -> dict[str, str]:

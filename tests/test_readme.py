@@ -35,3 +35,16 @@ def test_commands_in_the_readme_exist() -> None:
     commands |= {g.name for g in app.registered_groups if g.name}
     for used in set(re.findall(r"(?:uv run |^|\| `)modelyard ([a-z]+)", README, re.M)):
         assert used in commands, f"README uses `modelyard {used}`, which does not exist"
+
+
+def test_training_parameters_in_the_readme_exist() -> None:
+    import yaml
+
+    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_training.yml").read_text())
+    used = [k for k in re.findall(r"--param ([\w.]+)=", README) if k != "key"]
+    assert used, "the README shows no --param example"
+    for key in used:
+        node = params
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"README uses --param {key}"
+            node = node[part]

@@ -13,6 +13,7 @@ import typer
 
 from modelyard.dashboard import cli as dashboard_cli
 from modelyard.deploy import cli as deploy_cli
+from modelyard.extras import extra_for, lacking
 from modelyard.serving import cli as serving_cli
 from modelyard.streaming import cli as streaming_cli
 from modelyard.training import cli as training_cli
@@ -43,36 +44,12 @@ app.command()(dashboard_cli.viz)
 cli = click.Group(name="modelyard-kedro", help="No project-specific Kedro commands.")
 
 
-# The extra that provides each optional top-level module (see pyproject.toml).
-EXTRA_OF = {
-    "pandas": "sklearn",
-    "sklearn": "sklearn",
-    "skl2onnx": "sklearn",
-    "skops": "sklearn",
-    "alembic": "stream",
-    "psycopg": "stream",
-    "scipy": "stream",
-    "sqlalchemy": "stream",
-    "kedro": "train",
-    "matplotlib": "train",
-    "kedro_viz": "viz",
-    "dash": "ui",
-    "plotly": "ui",
-}
-
-
 def main() -> None:
     try:
         app()
     except ModuleNotFoundError as exc:
-        module = (exc.name or "").partition(".")[0]
-        extra = EXTRA_OF.get(module)
+        module, extra = extra_for(exc)
         if extra is None:
             raise
-        typer.echo(
-            f"modelyard: this command needs {module}, which this installation lacks: "
-            f"install modelyard[{extra}] (the modelyard-serve image runs `modelyard serve` "
-            "only; the modelyard-app image has every command)",
-            err=True,
-        )
+        typer.echo(f"modelyard: this command needs {lacking(module, extra)}", err=True)
         raise SystemExit(2) from None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.errors import ModelLoadError
+from modelyard.extras import extra_for, lacking
 from modelyard.features import FeatureSchema
 from modelyard.inference.prepare import Prepared, prepare_in_child, read_prepared
 from modelyard.registry import Registry, VersionInfo
@@ -162,10 +163,10 @@ def _in_process(
         import mlflow.pyfunc
         import pandas  # noqa: F401
     except ImportError as exc:
+        module, extra = extra_for(exc)
         raise ModelLoadError(
             f"it was not compiled to ONNX ({prepared.not_compiled}), and scoring it in "
-            f"process needs {exc.name}, which this installation lacks (install "
-            "modelyard[sklearn], or serve it from the modelyard-app image)"
+            f"process needs {lacking(module, extra or 'sklearn')}"
         ) from exc
     return _pyfunc_predictor(mlflow.pyfunc.load_model(str(prepared.path)), schema), ()
 

@@ -27,14 +27,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelyard.errors import ModelLoadError
+from modelyard.extras import extra_for, lacking
 from modelyard.features import FeatureSchema
+
+if TYPE_CHECKING:
+    from modelyard.inference.compiling import Compiled
 
 log = logging.getLogger(__name__)
 
@@ -145,18 +150,10 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
             for row in example_frame.to_dict(orient="records")
         ]
     if "sklearn" not in meta.flavors:
+        reason = "only scikit-learn models are compiled"
         write_prepared(
             target,
-            {
-                "format": FORMAT,
-                "features": list(schema.names),
-                "classes": [],
-                "flavor": "python_function",
-                "input_example": example,
-                "onnx_input": None,
-                "onnx_output": None,
-                "not_compiled": "only scikit-learn models are compiled",
-            },
+            _meta(schema, (), "python_function", example, compiled=None, not_compiled=reason),
             None,
         )
         return
@@ -173,10 +170,10 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
 
 
 def _lacking(name: str, version: str, exc: ImportError) -> ModelLoadError:
+    module, extra = extra_for(exc)
     return ModelLoadError(
         f"version {version} of {name!r} was registered without a compiled ONNX graph, and "
-        f"preparing it needs {exc.name or exc}, which this installation lacks "
-        "(install modelyard[sklearn], or serve it from the modelyard-app image)"
+        f"preparing it needs {lacking(module, extra or 'sklearn')}"
     )
 
 
@@ -200,7 +197,7 @@ def sklearn_prepared(
         takes_matrix,
     )
 
-    classes = [_plain(c) for c in getattr(estimator, "classes_", ())]
+    classes = tuple(getattr(estimator, "classes_", ()))
     compiled = None
     reason: str | None
     if not takes_matrix(estimator, schema.names):
@@ -214,17 +211,30 @@ def sklearn_prepared(
             reason = None
         except NotCompilableError as exc:
             reason = str(exc)
-    meta = {
+    meta = _meta(schema, classes, "sklearn", example, compiled=compiled, not_compiled=reason)
+    return meta, compiled.onnx_bytes if compiled else None
+
+
+def _meta(
+    schema: FeatureSchema,
+    classes: Sequence[Any],
+    flavor: str,
+    example: list[dict[str, float]],
+    *,
+    compiled: Compiled | None,
+    not_compiled: str | None,
+) -> dict[str, Any]:
+    """The ``meta.json`` document that :func:`read_prepared` reads back."""
+    return {
         "format": FORMAT,
         "features": list(schema.names),
-        "classes": classes,
-        "flavor": "sklearn",
+        "classes": [_plain(c) for c in classes],
+        "flavor": flavor,
         "input_example": example,
         "onnx_input": compiled.input_dtype if compiled else None,
         "onnx_output": compiled.output if compiled else None,
-        "not_compiled": reason,
+        "not_compiled": not_compiled,
     }
-    return meta, compiled.onnx_bytes if compiled else None
 
 
 def _plain(value: Any) -> Any:

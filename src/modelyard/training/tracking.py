@@ -156,7 +156,8 @@ def log_run(
                         include_skops=True
                     ),
                 )
-            compiled = _log_prepared(info.model_id, model, matrix_example, features)
+            rows = [{str(k): float(v) for k, v in r.items()} for r in example.to_dict("records")]
+            compiled = _log_prepared(info.model_id, model, matrix_example, rows)
             mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
     except (ConfigError, RegistryError):
         raise
@@ -176,7 +177,7 @@ def log_run(
 
 
 def _log_prepared(
-    model_id: str, model: Any, matrix_example: np.ndarray, features: Sequence[str]
+    model_id: str, model: Any, matrix_example: np.ndarray, example: list[dict[str, float]]
 ) -> bool:
     """Add the serving runtime's prepared folder (ONNX graph, ``meta.json``) to the model.
 
@@ -189,14 +190,9 @@ def _log_prepared(
     from modelyard.features import FeatureSchema
     from modelyard.inference.prepare import PREPARED_DIR, sklearn_prepared, write_prepared
 
-    names = [str(f) for f in features]
-    example = [
-        dict(zip(names, map(float, row), strict=True))
-        for row in matrix_example[:INPUT_EXAMPLE_ROWS]
-    ]
     meta, onnx_bytes = sklearn_prepared(
         copy.deepcopy(model),
-        FeatureSchema(tuple(names)),
+        FeatureSchema(tuple(example[0])),
         example,
         probe_around=matrix_example[:PROBE_AROUND_ROWS],
     )
