@@ -41,8 +41,8 @@ phase_end() {
 # --- lint ---------------------------------------------------------------------------------
 # The tools run from uv's tool cache (uvx): never installed into the project's environment.
 phase_start "lint"
-command -v uvx >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
-UVX="$(command -v uvx || echo "python3 -m uv tool run")"
+make --no-print-directory uv    # the project's own uv (.tools/uv), bootstrapped as `make` does
+UVX=.tools/uv/bin/uvx
 $UVX --quiet --from "$HADOLINT" hadolint Dockerfile.mlapp Dockerfile.mlflow
 
 cp .env.example "$ENV_FILE"
@@ -77,6 +77,14 @@ env "${prod_env[@]}" docker compose --env-file "$ENV_FILE" -f compose.prod.yaml 
 if docker compose --env-file "$ENV_FILE" -f compose.prod.yaml config -q 2>/dev/null; then
     fail "compose.prod.yaml accepted a missing REGISTRY/NAMESPACE/TAG"
 fi
+# .env.example's passwords are blank: a copied .env is refused until they are set
+for file in compose.yaml compose.prod.yaml; do
+    if out=$(env -u POSTGRES_PASSWORD -u GRAFANA_ADMIN_PASSWORD "${prod_env[@]}" \
+        docker compose --env-file .env.example -f "$file" config -q 2>&1); then
+        fail "$file accepted .env.example's blank passwords"
+    fi
+    grep -q "set POSTGRES_PASSWORD in .env" <<<"$out" || fail "$file: unexpected refusal: $out"
+done
 # the GPU override reserves an NVIDIA device for train
 docker compose --env-file "$ENV_FILE" -f compose.yaml -f compose.gpu.yaml config --format json \
     | python3 -c '
@@ -96,8 +104,15 @@ phase_end
 
 # --- engine and base images ---------------------------------------------------------------
 phase_start "docker engine and base images"
-bash "$SHARED/containers/ensure-docker.sh"
-bash "$SHARED/containers/offline-base-images.sh"
+# A machine with no registry supplies scripts that start an engine and build stand-ins for
+# the base images; anywhere else the engine must run and the official images be reachable.
+if [[ -d "$SHARED/containers" ]]; then
+    bash "$SHARED/containers/ensure-docker.sh"
+    bash "$SHARED/containers/offline-base-images.sh"
+else
+    docker info >/dev/null 2>&1 || fail "no Docker engine answers (start dockerd, or set MODELYARD_SHARED)"
+    docker compose version >/dev/null 2>&1 || fail "Docker Compose v2 is missing (docker compose version)"
+fi
 phase_end
 
 cleanup() {

@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Make sure what the integration and browser tests talk to is there and running:
-# the local PostgreSQL server and Debian's headless Chromium.
+# Make sure what the integration and browser tests talk to is there and running: the local
+# PostgreSQL server with the `modelyard` role (scripts/ensure-postgres.sh) and Debian's
+# headless Chromium. Either is installed from Debian's packages when missing (as root).
 set -euo pipefail
 
 say() { echo "[test-services] $*"; }
 
-if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-  if command -v pg_ctlcluster >/dev/null 2>&1; then
-    say "starting PostgreSQL"
-    for version in $(ls /etc/postgresql 2>/dev/null); do
-      pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-    done
-  fi
-  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && break; sleep 1; done
-  pg_isready -h 127.0.0.1 -p 5432 -q || { say "PostgreSQL is not reachable on 127.0.0.1:5432"; exit 1; }
-fi
-say "PostgreSQL ready"
+bash "$(dirname "$0")/ensure-postgres.sh"
 
 if ! command -v chromium >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || { say "chromium is missing: run 'sudo apt-get install chromium'"; exit 1; }
   say "installing Debian's chromium"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

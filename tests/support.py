@@ -181,7 +181,7 @@ class TrainedRegistry:
         )
 
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_SERVER = "postgresql://modelyard:modelyard@127.0.0.1:5432"  # scripts/ensure-postgres.sh
 
 
 @contextlib.contextmanager
@@ -193,14 +193,17 @@ def temporary_postgres_database(prefix: str) -> Iterator[str]:
     import pytest
 
     try:
-        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(f"{PG_SERVER}/modelyard", autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
+        reason = f"PostgreSQL is not reachable as {PG_SERVER}: {exc} (scripts/ensure-postgres.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI sets the server up: a skip would hide a broken set-up
+        pytest.skip(reason)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{PG_SERVER}/{name}"
     finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        with psycopg.connect(f"{PG_SERVER}/modelyard", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

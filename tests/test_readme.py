@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+
+import pytest
 
 from modelyard.cli import app
 from modelyard.config import Settings
-from support import REPO_ROOT
+from support import REPO_ROOT, VENV_BIN
 
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -48,3 +52,26 @@ def test_training_parameters_in_the_readme_exist() -> None:
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"README uses --param {key}"
             node = node[part]
+
+
+def test_every_setting_row_states_its_default() -> None:
+    rows = re.findall(r"^\| `((?:MODELYARD|MLFLOW)_[A-Z0-9_]+)` \| ([^|]*) \|", README, re.M)
+    assert rows
+    for name, default in rows:
+        assert default.strip(), f"{name}: no default in the README"
+        assert "see description" not in default, f"{name}: the default is not stated"
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_the_postgresql_example_runs_as_written() -> None:
+    """The streaming section's `db upgrade` line, against the server `make postgres` sets up."""
+    line = next(
+        ln for ln in README.splitlines() if "postgresql://" in ln and "modelyard db upgrade" in ln
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", line], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -11,7 +11,8 @@ PROJECT=modelyard-bench
 WORK="$(mktemp -d /tmp/modelyard-bench.XXXXXX)"
 ENV_FILE="$WORK/bench.env"
 cp .env.example "$ENV_FILE"
-sed -i "s/change-me/bench-$RANDOM$RANDOM/" "$ENV_FILE"
+sed -i -e "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=bench-$RANDOM$RANDOM/" \
+    -e "s/^GRAFANA_ADMIN_PASSWORD=.*/GRAFANA_ADMIN_PASSWORD=bench-$RANDOM$RANDOM/" "$ENV_FILE"
 cat >> "$ENV_FILE" <<'EOF'
 HOST_API_PORT=28000
 HOST_MLFLOW_PORT=25000

@@ -16,7 +16,8 @@ WORK="$(mktemp -d /tmp/modelyard-trace.XXXXXX)"
 mkdir -m 0777 "$WORK/out"
 ENV_FILE="$WORK/trace.env"
 cp .env.example "$ENV_FILE"
-sed -i "s/change-me/trace-$RANDOM$RANDOM/" "$ENV_FILE"
+sed -i -e "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=trace-$RANDOM$RANDOM/" \
+    -e "s/^GRAFANA_ADMIN_PASSWORD=.*/GRAFANA_ADMIN_PASSWORD=trace-$RANDOM$RANDOM/" "$ENV_FILE"
 cat >> "$ENV_FILE" <<'ENV'
 HOST_API_PORT=38000
 HOST_MLFLOW_PORT=35000

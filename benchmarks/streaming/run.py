@@ -53,7 +53,7 @@ from modelyard.streaming.replay import Replay, training_holdout
 
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_SERVER = "postgresql://modelyard:modelyard@127.0.0.1:5432"  # scripts/ensure-postgres.sh
 
 
 def free_port() -> int:
@@ -170,12 +170,12 @@ def postgres_database() -> Iterator[str]:
     import psycopg
 
     name = f"modelyard_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+    with psycopg.connect(f"{PG_SERVER}/modelyard", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{PG_SERVER}/{name}"
     finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        with psycopg.connect(f"{PG_SERVER}/modelyard", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -340,7 +340,7 @@ def machine() -> str:
     with contextlib.suppress(Exception):
         import psycopg
 
-        with psycopg.connect(f"{PG_SERVER}/postgres") as conn:
+        with psycopg.connect(f"{PG_SERVER}/modelyard") as conn:
             row = conn.execute("SHOW server_version").fetchone()
             pg = f", PostgreSQL {row[0] if row else '?'}"
     import sqlite3
