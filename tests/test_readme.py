@@ -72,6 +72,12 @@ def test_the_postgresql_example_runs_as_written() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env['PATH']}"
     done = subprocess.run(
-        ["bash", "-c", line], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        ["bash", "-c", line],
+        check=False,
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr

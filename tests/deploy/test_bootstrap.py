@@ -62,6 +62,7 @@ def test_plain_pip_is_refused_by_the_system_python(
         pytest.skip("this machine's /usr/bin/python3 is not externally managed")
     refused = subprocess.run(
         [str(system_python), "-m", "pip", "install", "--dry-run", "uv"],
+        check=False,
         capture_output=True,
         text=True,
         env=plain_env,
@@ -77,13 +78,15 @@ def test_make_sync_bootstraps_uv_and_the_locked_venv_with_the_system_python(
     project.mkdir()
     for name in PROJECT_FILES:
         shutil.copy2(REPO_ROOT / name, project / name)
-    shutil.copytree(REPO_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    skip_caches = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO_ROOT / "src", project / "src", ignore=skip_caches)
     env = {**plain_env, "UV_PYTHON": str(system_python)}
 
     done = subprocess.run(
         ["make", "sync", f"PYTHON={system_python}"],
         cwd=project,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
@@ -97,6 +100,7 @@ def test_make_sync_bootstraps_uv_and_the_locked_venv_with_the_system_python(
     assert venv_python.resolve() == system_python.resolve()
     cli = subprocess.run(
         [str(project / ".venv" / "bin" / "modelyard"), "--help"],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
@@ -109,6 +113,7 @@ def test_make_sync_bootstraps_uv_and_the_locked_venv_with_the_system_python(
         ["make", "sync", f"PYTHON={system_python}"],
         cwd=project,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
