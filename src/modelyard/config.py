@@ -12,8 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelyard.errors import SettingsError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -103,6 +105,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(default=64, ge=1, description="Most rows per coalesced call.")
     batch_max_wait_ms: float = Field(
         default=2.0, ge=0, description="Longest a row waits for others to join its batch."
+    )
+    bench_endpoints: bool = Field(
+        default=False, description="Serve /bench/constant (the serving benchmark sets it)."
     )
     registry_poll_seconds: float = Field(default=10.0, ge=0, description="0 disables polling.")
     load_retry_max_seconds: float = Field(
@@ -199,5 +204,24 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Read the settings now (from the environment and ``.env``), with optional overrides."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read the settings now (from the environment and ``.env``), with optional overrides.
+
+    A value that does not parse raises :class:`SettingsError` naming its variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_invalid(exc)) from None
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line per refused value: ``MODELYARD_API_PORT: input should be ..., got 'abc'``."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = str(error["loc"][0]) if error["loc"] else ""
+        # a field read under its own name; an alias (MLFLOW_TRACKING_URI) is the variable itself
+        variable = f"{prefix}{key}".upper() if key in Settings.model_fields else key.upper()
+        reason = error["msg"][:1].lower() + error["msg"][1:]
+        lines.append(f"{variable}: {reason}, got {error['input']!r}")
+    return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from serving_support import IRIS_ROW, VIRGINICA_ROW
+from serving_support import IRIS_ROW, VIRGINICA_ROW, no_registry
 
 pytestmark = pytest.mark.integration
 
@@ -192,9 +192,14 @@ def test_metrics(api, trained_registry) -> None:
     assert "modelyard_api_model_swap_failures" in text
 
 
-def test_constant_endpoint(api) -> None:
-    assert api.get("/bench/constant").json()["label"] == "setosa"
-    assert api.post("/bench/constant", json=IRIS_ROW).status_code == 200
+def test_bench_endpoints_only_when_enabled(api, api_factory) -> None:
+    assert api.get("/bench/constant").status_code == 404
+    assert api.post("/bench/constant", json=IRIS_ROW).status_code == 404
+    assert "/bench/constant" not in api.get("/openapi.json").json()["paths"]
+    with api_factory(no_registry(), wait_ready=False, bench_endpoints=True) as bench:
+        assert bench.get("/bench/constant").json()["label"] == "setosa"
+        assert bench.post("/bench/constant", json=IRIS_ROW).status_code == 200
+        assert "/bench/constant" in bench.get("/openapi.json").json()["paths"]
 
 
 def test_admin_reload_without_key(api) -> None:

@@ -102,6 +102,8 @@ def start_modelyard(
             "MODELYARD_V1_MODEL": version,
             "MODELYARD_V2_MODEL": version,
             "MODELYARD_API_WORKERS": str(workers),
+            # The constant-response route, the physical-limit row; off in production.
+            "MODELYARD_BENCH_ENDPOINTS": "true",
         }
     )
     argv = [str(VENV_BIN / "modelyard"), "serve"]

@@ -15,6 +15,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,12 +27,20 @@ from modelyard.registry import Registry
 from modelyard.serving.errors import ApiError, render_own, to_api_error
 from modelyard.serving.metrics import MetricsMiddleware
 from modelyard.serving.responses import json_response
-from modelyard.serving.routes import kserve_v1, mlflow_scoring, open_inference, predict, service
+from modelyard.serving.routes import (
+    bench,
+    kserve_v1,
+    mlflow_scoring,
+    open_inference,
+    predict,
+    service,
+)
 from modelyard.serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
 _PROTOCOL_PREFIXES = ("/v2/models", "/v2/health", "/v1/models")
+DOCS_ASSETS = "/docs/assets"
 
 DESCRIPTION = """
 Predictions from models in the MLflow registry, over four protocols on the same loaded models:
@@ -65,7 +74,10 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
             await state.stop()
             log.info("API stopped")
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs (Swagger UI) and /redoc load their scripts and styles
+    # from the assets that fastapi-offline ships, served under DOCS_ASSETS, not from a CDN.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="modelyard prediction API",
         version=version("modelyard"),
         description=DESCRIPTION,
@@ -81,6 +93,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     kserve_v1.register(app)
     open_inference.register(app)
     service.register(app)
+    if settings.bench_endpoints:
+        bench.register(app)
     serve_without_dependency_injection(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _any_error)
@@ -96,11 +110,12 @@ def serve_without_dependency_injection(app: FastAPI) -> None:
     dependency solving buys nothing and costs a large share of a fast prediction. Each route
     gets a Starlette twin in front of it (same path, methods and endpoint), which the router
     matches first; the FastAPI route stays in the list for ``/openapi.json`` and ``/docs``.
+    The documentation pages themselves (not in the schema) keep their FastAPI routes only.
     """
     twins = [
         _Twin(route.path, route.endpoint, methods=sorted(route.methods or ()), name=route.name)
         for route in app.router.routes
-        if isinstance(route, APIRoute)
+        if isinstance(route, APIRoute) and route.include_in_schema
     ]
     app.router.routes[:0] = twins
 

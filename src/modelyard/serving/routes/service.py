@@ -1,4 +1,4 @@
-"""Service endpoints: info, liveness, readiness, metrics, admin reload, constant response."""
+"""Service endpoints: info, liveness, readiness, metrics, admin reload."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.serving.body import read_body
 from modelyard.serving.errors import ApiError, guarded, render_own
 from modelyard.serving.metrics import CONTENT_TYPE
 from modelyard.serving.responses import json_response
-from modelyard.serving.routes.docs import IRIS_ROW, json_body
 from modelyard.serving.state import ServingState, serving_state
-
-CONSTANT = {"label": "setosa", "probabilities": {"setosa": 1.0}, "model": {"name": "constant"}}
 
 
 def _endpoints(app: FastAPI) -> list[dict[str, Any]]:
@@ -93,16 +89,6 @@ async def reload(request: Request) -> Response:
     return json_response(body, version=primary.version if primary else None)
 
 
-async def constant_get(request: Request) -> Response:
-    return json_response(CONSTANT)
-
-
-@guarded(render_own)
-async def constant_post(request: Request) -> Response:
-    await read_body(request, serving_state(request).settings.max_body_bytes)
-    return json_response(CONSTANT)
-
-
 def register(app: FastAPI) -> None:
     add = app.add_api_route
     add(
@@ -135,19 +121,4 @@ def register(app: FastAPI) -> None:
         summary="Check the registry now and hot-swap any reference that moved.",
         description="Needs `X-Admin-Key: <key>` or `Authorization: Bearer <key>` when "
         "MODELYARD_ADMIN_KEY is set.",
-    )
-    add(
-        "/bench/constant",
-        constant_get,
-        methods=["GET"],
-        tags=["benchmark"],
-        summary="Constant response on the same stack (benchmark's physical limit).",
-    )
-    add(
-        "/bench/constant",
-        constant_post,
-        methods=["POST"],
-        tags=["benchmark"],
-        summary="Reads the body, then answers a constant prediction without any model.",
-        openapi_extra=json_body({"one_record": IRIS_ROW}, "Any body; it is read and ignored."),
     )
