@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,16 +118,19 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
 EXTRAS_ONLY = tuple(EXTRA_OF)
 
 
-def serving_only_env(folder: Path, **values: object) -> dict[str, str]:
+def serving_only_env(
+    folder: Path, absent: Iterable[str] = EXTRAS_ONLY, **values: object
+) -> dict[str, str]:
     """:func:`service_env` for processes (and their children) that cannot import the extras.
 
-    A ``sitecustomize`` module on ``PYTHONPATH`` marks each of :data:`EXTRAS_ONLY` as absent
-    (None in ``sys.modules``): importing one fails and ``importlib.util.find_spec`` finds
-    nothing, as where only the base dependencies are installed.
+    A ``sitecustomize`` module on ``PYTHONPATH`` marks each module of ``absent`` (default:
+    :data:`EXTRAS_ONLY`) as absent (None in ``sys.modules``): importing one fails and
+    ``importlib.util.find_spec`` finds nothing, as where only the base dependencies are
+    installed.
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(
-        f"import sys\nsys.modules.update(dict.fromkeys({sorted(EXTRAS_ONLY)!r}))\n"
+        f"import sys\nsys.modules.update(dict.fromkeys({sorted(absent)!r}))\n"
     )
     return service_env(PYTHONPATH=folder, **values)
 

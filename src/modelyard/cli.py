@@ -8,15 +8,42 @@ not installed says which one to install.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import typer
+from typer.core import TyperCommand, TyperGroup
 
+from modelyard.boundary import cli_errors
 from modelyard.dashboard import cli as dashboard_cli
 from modelyard.deploy import cli as deploy_cli
-from modelyard.extras import extra_for, lacking
 from modelyard.serving import cli as serving_cli
 from modelyard.streaming import cli as streaming_cli
 from modelyard.training import cli as training_cli
+
+
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    # Typer's help shows each option's type, so a flag (--help too) reads `--help <bool>`
+    # as if it took a value; an empty metavar leaves a flag's type column blank.
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class HelpCommand(TyperCommand):
+    """A command whose help shows no type beside a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
+
+class HelpGroup(TyperGroup):
+    """A group whose help shows no type beside a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="modelyard",
@@ -38,6 +65,12 @@ app.add_typer(streaming_cli.db_app, name="db")
 app.command()(dashboard_cli.ui)
 app.command()(dashboard_cli.viz)
 
+# every group and command renders its help through the classes above
+for _typer in (app, streaming_cli.db_app):
+    _typer.info.cls = HelpGroup
+    for _command in _typer.registered_commands:
+        _command.cls = HelpCommand
+
 
 # Kedro's own CLI (`kedro run` in this project) looks for a click group named `cli` in the
 # package's cli module to add project commands; modelyard adds none there.
@@ -46,10 +79,8 @@ cli = click.Group(name="modelyard-kedro", help="No project-specific Kedro comman
 
 def main() -> None:
     try:
-        app()
-    except ModuleNotFoundError as exc:
-        module, extra = extra_for(exc)
-        if extra is None:
-            raise
-        typer.echo(f"modelyard: this command needs {lacking(module, extra)}", err=True)
-        raise SystemExit(2) from None
+        # a command whose imports need an extra fails before its own boundary is entered
+        with cli_errors():
+            app()
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None

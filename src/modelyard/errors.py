@@ -15,6 +15,14 @@ class ConfigError(ModelyardError):
     """A setting or parameter has a value that cannot work."""
 
 
+class SettingsError(ConfigError):
+    """An environment variable (or ``.env`` entry) of the settings does not parse."""
+
+
+class MissingExtraError(ModelyardError):
+    """A command needs an optional extra that this installation lacks."""
+
+
 class RegistryError(ModelyardError):
     """The model registry answered with an error."""
 

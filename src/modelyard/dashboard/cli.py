@@ -10,6 +10,7 @@ import typer
 
 from modelyard.boundary import cli_errors
 from modelyard.config import get_settings
+from modelyard.extras import require_extras
 from modelyard.logs import configure_logging
 
 
@@ -17,10 +18,11 @@ def ui(
     port: int | None = typer.Option(None, help="Port to serve on (default: MODELYARD_UI_PORT)."),
 ) -> None:
     """Serve the web dashboard: live predictions, quality, drift, models, services, pipeline."""
-    from modelyard.dashboard.server import serve
-
     with cli_errors():
+        require_extras("ui")
         settings = get_settings(**({"ui_port": port} if port is not None else {}))
+        from modelyard.dashboard.server import serve
+
         configure_logging("ui", settings.log_level)
         # one line per request and refresh would drown the service's own events
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -34,6 +36,7 @@ def viz(
     from modelyard.dashboard.viz import find_project_root, run_viz
 
     with cli_errors():
+        require_extras("viz")  # Kedro-Viz runs as a child process
         settings = get_settings(**({"viz_port": port} if port is not None else {}))
         configure_logging("viz", settings.log_level)
         root = find_project_root(Path.cwd())

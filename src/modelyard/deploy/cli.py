@@ -8,6 +8,7 @@ import typer
 
 from modelyard.boundary import cli_errors
 from modelyard.config import get_settings
+from modelyard.extras import require_extras
 from modelyard.logs import configure_logging
 
 
@@ -35,6 +36,7 @@ def mlflow() -> None:
     from modelyard.deploy.mlflow_server import mlflow_server_argv, prepare_local_stores
 
     with cli_errors():
+        require_extras("mlflow")  # the server it execs would fail on its first import
         settings = get_settings()
         configure_logging("mlflow", settings.log_level)
         prepare_local_stores(settings)

@@ -19,6 +19,7 @@ from modelyard.config import Settings
 from modelyard.deploy.mlflow_server import prepare_local_stores
 from modelyard.deploy.supervisor import StartupError, Supervisor
 from modelyard.errors import ModelyardError
+from modelyard.extras import check_services
 from modelyard.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,11 @@ def urls(settings: Settings, options: StackOptions) -> dict[str, str]:
 
 def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor) -> int:
     """Start everything, wait for a stop request or a crash; return the exit code."""
+    # before anything starts: does each service it will start have its extra?
+    own_mlflow = options.mlflow and _runs_own_mlflow(settings)
+    starts = {"mlflow": own_mlflow, "train": options.train, "db": True, "worker": True}
+    starts |= {"stream": options.stream, "ui": options.ui, "viz": options.viz}
+    check_services(name for name, on in starts.items() if on)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s; stopping the stack", signal.Signals(signum).name)

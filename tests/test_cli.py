@@ -1,0 +1,78 @@
+"""The ``modelyard`` command's boundary: help text and a mistyped setting, for every command."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from modelyard.cli import app
+from support import modelyard_argv, service_env
+
+
+def _commands(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """The argv path of ``command`` and of every command under it, with the command."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+COMMANDS = dict(_commands(typer.main.get_command(app)))
+
+
+def _argv(path: tuple[str, ...]) -> list[str]:
+    """``path`` with a value for each required argument of its command."""
+    params = COMMANDS[path].params
+    required = [p for p in params if p.param_type_name == "argument" and p.required]
+    return [*path, *("1" for _ in required)]
+
+
+# the commands that run something (not a group such as `db`)
+LEAVES = [path for path, command in COMMANDS.items() if not hasattr(command, "commands")]
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "modelyard")
+def test_help_shows_no_value_type_beside_a_flag(path: tuple[str, ...]) -> None:
+    done = CliRunner().invoke(app, [*path, "--help"])
+    assert done.exit_code == 0, done.output
+    assert "--help" in done.output
+    assert "<bool>" not in done.output
+
+
+def test_flags_stay_listed_in_the_help() -> None:
+    done = CliRunner().invoke(app, ["up", "--help"])
+    assert "--no-viz" in done.output and "<float>" in done.output
+
+
+def test_a_mistyped_setting_is_one_line_naming_it_for_every_command(tmp_path: Path) -> None:
+    """Each command refuses MODELYARD_API_PORT=abc in one line and exit 2 before doing anything."""
+    env = service_env(MODELYARD_HOME=tmp_path / "home", MODELYARD_API_PORT="abc")
+    started = {
+        path: subprocess.Popen(
+            modelyard_argv(*_argv(path)),
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in LEAVES
+    }
+    expected = (
+        "error: MODELYARD_API_PORT: input should be a valid integer, unable to parse string "
+        "as an integer, got 'abc'\n"
+    )
+    for path, proc in started.items():
+        try:
+            _out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        assert (proc.returncode, err) == (2, expected), " ".join(path)
+    assert not (tmp_path / "home").exists()
