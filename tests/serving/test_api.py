@@ -158,13 +158,15 @@ def test_raw_bodies(api, raw, code, field) -> None:
 def test_body_over_the_size_limit(api) -> None:
     big = b'{"records": [' + b",".join([b'{"sepal_length": 5.1}'] * 400) + b"]}"
     assert len(big) > 4096
-    assert_error(api.post("/predict", content=big), 413, "body_too_large")
+    json_type = {"content-type": "application/json"}
+    assert_error(api.post("/predict", content=big, headers=json_type), 413, "body_too_large")
 
     def chunks():  # no Content-Length: the limit applies to the streamed size
         for i in range(0, len(big), 512):
             yield big[i : i + 512]
 
-    assert_error(api.post("/predict", content=chunks()), 413, "body_too_large")
+    streamed = api.post("/predict", content=chunks(), headers=json_type)
+    assert_error(streamed, 413, "body_too_large")
     assert api.post("/predict", json=IRIS_ROW).status_code == 200
 
 

@@ -9,7 +9,7 @@ import pytest
 from serving_models import IRIS, SCHEMA, iris_model
 
 from modelyard.errors import FeatureError
-from modelyard.serving.body import parse_json
+from modelyard.serving.body import CSV, JSON, media_type, parse_json
 from modelyard.serving.errors import ApiError, to_api_error
 from modelyard.serving.predicting import Prediction
 from modelyard.serving.routes import mlflow_scoring, open_inference
@@ -165,11 +165,29 @@ def test_mlflow_csv() -> None:
 )
 def test_mlflow_content_types(content_type: str | None, status: int | None) -> None:
     if status is None:
-        assert mlflow_scoring._content_type(content_type) in ("application/json", "text/csv")
+        assert media_type(content_type, (CSV, JSON)) in (JSON, CSV)
         return
     with pytest.raises(ApiError) as raised:
-        mlflow_scoring._content_type(content_type)
+        media_type(content_type, (CSV, JSON))
     assert raised.value.status == status
+    assert raised.value.field == "Content-Type"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "text"),
+    [
+        ("text/plain", "got 'text/plain'"),
+        ("text/csv", "got 'text/csv'"),
+        (None, "header is missing"),
+        ("application/json; charset=utf-16", "UTF-8"),
+    ],
+)
+def test_json_must_be_declared_as_json(content_type: str | None, text: str) -> None:
+    assert media_type("Application/JSON; charset=UTF-8", (JSON,)) == JSON
+    with pytest.raises(ApiError) as raised:
+        media_type(content_type, (JSON,))
+    assert raised.value.status == 415
+    assert text in raised.value.message
 
 
 # --- Open Inference Protocol tensors -------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from serving_support import IRIS_ROW, VIRGINICA_ROW
 
@@ -224,7 +226,10 @@ def test_v2_errors(api, path, payload, status, text) -> None:
 
 
 def test_v2_malformed_json_and_unknown_paths(api) -> None:
-    v2_error(api.post("/v2/models/iris/infer", content=b"{"), 400, "not valid JSON")
+    malformed = api.post(
+        "/v2/models/iris/infer", content=b"{", headers={"content-type": "application/json"}
+    )
+    v2_error(malformed, 400, "not valid JSON")
     v2_error(api.get("/v2/models/iris/versions/999"), 404, "999")
     v2_error(api.get("/v2/models/iris/versions/999/ready"), 404, "999")
     v2_error(api.get("/v2/models/iris/nothing"), 404, "no endpoint")
@@ -268,3 +273,40 @@ def test_own_v1_and_v2_paths_coexist_with_kserve(api, trained_registry) -> None:
     )
     assert api.post("/v1/models/iris:predict", json={"instances": [IRIS_ROW]}).status_code == 200
     assert api.get("/v2/models/iris").status_code == 200
+
+
+# --- one content-type rule for every protocol --------------------------------------------------
+def own_error(response, status: int, text: str) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "field"}
+    assert text in error["message"], error
+
+
+BODIES = {
+    "/predict": (IRIS_ROW, own_error),
+    "/v1/predict": ({"records": [IRIS_ROW]}, own_error),
+    "/invocations": ({"instances": ROWS}, mlflow_error),
+    "/v2/models/iris/infer": (
+        {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": ROWS}]},
+        v2_error,
+    ),
+    "/v1/models/iris:predict": ({"instances": ROWS}, v2_error),
+}
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+@pytest.mark.parametrize(
+    ("content_type", "text"),
+    [
+        ("text/plain", "got 'text/plain'"),
+        ("application/x-www-form-urlencoded", "only supports"),
+        (None, "Content-Type header is missing"),
+    ],
+)
+def test_a_json_body_must_be_declared_as_json(api, path, content_type, text) -> None:
+    payload, check_error = BODIES[path]
+    body = json.dumps(payload)
+    assert api.post(path, content=body, headers={"content-type": "application/json"}).is_success
+    headers = {"content-type": content_type} if content_type else {}
+    check_error(api.post(path, content=body, headers=headers), 415, text)

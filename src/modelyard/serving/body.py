@@ -1,4 +1,9 @@
-"""Reading a request body within the size limit and parsing it as JSON with orjson."""
+"""Reading a request body: its declared media type, its size limit, and JSON with orjson.
+
+One rule for every protocol: a body is read only when its ``Content-Type`` declares a type
+the endpoint takes (JSON must be declared as ``application/json``), in UTF-8 and without
+other parameters; anything else, a missing header included, is refused with 415.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,37 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from modelyard.serving.errors import ApiError
+
+JSON = "application/json"
+CSV = "text/csv"
+
+
+def media_type(raw: str | None, accepted: tuple[str, ...]) -> str:
+    """The media type of a ``Content-Type`` header, if it is one of ``accepted`` (else 415)."""
+    mime, *parts = (raw or "").split(";")
+    mime = mime.strip().lower()
+    params = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts)}
+    if mime not in accepted:
+        got = f"got {raw!r}" if raw else "the Content-Type header is missing"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"this endpoint only supports the content types {list(accepted)}; {got}",
+            "Content-Type",
+        )
+    if params.get("charset", "utf-8").strip('"').lower() != "utf-8":
+        raise ApiError(
+            415, "unsupported_media_type", "the body must be UTF-8 encoded", "Content-Type"
+        )
+    unknown = sorted(set(params) - {"charset"})
+    if unknown:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"unrecognised content type parameters: {', '.join(unknown)}",
+            "Content-Type",
+        )
+    return mime
 
 
 def too_large(limit: int) -> ApiError:
@@ -57,4 +93,6 @@ def parse_json(body: bytes) -> Any:
 
 
 async def read_json(request: Request, limit: int) -> Any:
+    """The body of a request that must declare JSON, parsed."""
+    media_type(request.headers.get("content-type"), (JSON,))
     return parse_json(await read_body(request, limit))

@@ -37,7 +37,8 @@ def error_responses(shape: dict[str, Any], *codes: int) -> dict[int | str, dict[
         403: "Admin key wrong.",
         404: "Unknown model, version or alias.",
         413: "Body over MODELYARD_MAX_BODY_BYTES or batch over MODELYARD_MAX_BATCH_ROWS.",
-        415: "Unsupported content type.",
+        415: "Content-Type missing, not one the endpoint takes (JSON: application/json), "
+        "or not UTF-8.",
         422: "A feature is missing, unknown, not a number or not finite.",
         503: "The model is not loaded yet (or MLflow is unreachable).",
     }

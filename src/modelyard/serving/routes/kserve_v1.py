@@ -90,6 +90,7 @@ def register(app: FastAPI) -> None:
             400,
             404,
             413,
+            415,
             503,
         ),
     )

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.features import FeatureSchema
-from modelyard.serving.body import parse_json, read_body
+from modelyard.serving.body import CSV, JSON, media_type, parse_json, read_body
 from modelyard.serving.errors import ApiError, guarded
 from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import VERSION_HEADER, json_response
@@ -41,30 +41,6 @@ def render(error: ApiError) -> Response:
     return json_response(
         {"error_code": _CODES.get(status, "BAD_REQUEST"), "message": error.message}, status
     )
-
-
-def _content_type(raw: str | None) -> str:
-    """The media type, after MLflow's checks of the charset and other parameters."""
-    parts = [p.strip() for p in (raw or "").split(";")]
-    params = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts[1:])}
-    if params.get("charset", "utf-8").lower() != "utf-8":
-        raise ApiError(415, "unsupported_media_type", "The scoring server only supports UTF-8")
-    unknown = set(params) - {"charset"}
-    if unknown:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Unrecognized content type parameters: {', '.join(sorted(unknown))}.",
-        )
-    mime = parts[0].lower()
-    if mime not in ("application/json", "text/csv"):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "This predictor only supports the following content types: "
-            f"['text/csv', 'application/json']. Got '{raw or ''}'.",
-        )
-    return mime
 
 
 def json_matrix(schema: FeatureSchema, payload: Any, limit: int) -> np.ndarray:
@@ -144,11 +120,11 @@ def _csv_number(cell: str) -> Any:
 async def invocations(request: Request) -> Response:
     state = serving_state(request)
     with arrival(state) as token:
-        mime = _content_type(request.headers.get("content-type"))
+        mime = media_type(request.headers.get("content-type"), (CSV, JSON))
         body = await read_body(request, state.settings.max_body_bytes)
         model = state.primary_model()
         limit = state.settings.max_batch_rows
-        if mime == "text/csv":
+        if mime == CSV:
             matrix = csv_matrix(model.schema, body, limit)
         else:
             matrix = json_matrix(model.schema, parse_json(body), limit)

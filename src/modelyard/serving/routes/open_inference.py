@@ -346,9 +346,9 @@ def register(app: FastAPI) -> None:
             "outputs": [{"name": "predict_proba", "parameters": {"classification": 2}}],
         },
     }
-    errors = error_responses(
-        {"error": "input 'input-0': shape must be [rows, 4]"}, 400, 404, 413, 503
-    )
+    shape = {"error": "input 'input-0': shape must be [rows, 4]"}
+    errors = error_responses(shape, 400, 404, 503)
+    infer_errors = error_responses(shape, 400, 404, 413, 415, 503)
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         add(
             prefix,
@@ -372,5 +372,5 @@ def register(app: FastAPI) -> None:
             tags=tags,
             summary="Inference. `{version}` is a version number or an alias (champion, ...).",
             openapi_extra=json_body(example, "Tensors: one [rows, 4] or one per feature."),
-            responses=errors,
+            responses=infer_errors,
         )

@@ -127,6 +127,6 @@ def register(app: FastAPI) -> None:
                         }
                     },
                 },
-                **error_responses(ERROR_EXAMPLE, 400, 404, 413, 422, 503),
+                **error_responses(ERROR_EXAMPLE, 400, 404, 413, 415, 422, 503),
             },
         )
