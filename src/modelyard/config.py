@@ -135,6 +135,21 @@ class Settings(BaseSettings):
     worker_log_seconds: float = Field(
         default=30.0, gt=0, description="Seconds between the worker's summary log lines."
     )
+    worker_failure_window: int = Field(
+        default=200, ge=1, description="Recent rows the worker's failure rate is judged on."
+    )
+    worker_failure_warning: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Share of failed recent rows at which the worker turns amber.",
+    )
+    worker_failure_critical: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of failed recent rows above which the worker turns red.",
+    )
     stream_rate: float = Field(default=5.0, ge=0, description="Rows per second from `stream`.")
     stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
 

@@ -26,6 +26,7 @@ from modelyard.dashboard.models_view import admin_key_accepted
 from modelyard.dashboard.state import DashboardState
 from modelyard.db.engine import make_engine
 from modelyard.db.migrate import upgrade_database
+from modelyard.streaming.failures import FailureWindow
 from modelyard.streaming.metrics import MetricsServer, WorkerMetrics
 from support import free_port
 
@@ -74,6 +75,42 @@ def test_worker_probe_against_its_metrics_server() -> None:
     with httpx.Client(timeout=2.0) as client:
         gone = probe_worker(client, url, RateMeter(), lag_warning_seconds=30)
     assert gone.level == "red" and "unreachable" in gone.reason
+
+
+def test_worker_failure_rate_turns_the_card_and_ready_amber_then_red() -> None:
+    metrics = _worker_metrics(0, 0.4)
+    metrics.failures = FailureWindow(size=100, warning=0.1, critical=0.5)
+    missing = "required feature is missing (field sepal_length)"
+    server = MetricsServer(metrics, "127.0.0.1", free_port())
+    server.start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        with httpx.Client(timeout=2.0) as client:
+            metrics.failures.add(100, [])
+            ready = client.get(f"http://127.0.0.1:{server.port}/ready")
+            assert ready.status_code == 200
+            assert ready.json()["level"] == "green"
+            assert ready.json()["model"] == {"name": "iris", "version": "3"}
+            assert probe_worker(client, url, RateMeter(), lag_warning_seconds=30).level == "green"
+
+            metrics.failures.add(0, [(i, missing) for i in range(15)])
+            amber = probe_worker(client, url, RateMeter(), lag_warning_seconds=30)
+            assert amber.level == "amber"
+            assert amber.reason.startswith(f"15% of the last 100 rows failed: {missing}; lag 0.4 s")
+
+            metrics.failures.add(0, [(i, missing) for i in range(77)])
+            ready = client.get(f"http://127.0.0.1:{server.port}/ready")
+            assert ready.status_code == 503
+            body = ready.json()
+            assert (body["level"], body["status"]) == ("red", "failing")
+            assert body["reason"] == f"92% of the last 100 rows failed: {missing}"
+            assert body["failures"]["rate"] == 0.92 and body["failures"]["critical"] == 0.5
+            red = probe_worker(client, url, RateMeter(), lag_warning_seconds=30)
+            assert red.level == "red" and red.reason.startswith("92% of the last 100 rows")
+            # /metrics is still the Prometheus text
+            assert "modelyard_worker_queue_lag_seconds 0.4" in client.get(url).text
+    finally:
+        server.stop()
 
 
 def test_api_and_mlflow_probes_say_unreachable() -> None:

@@ -240,9 +240,7 @@ def test_kedro_run_trains_a_users_csv(mlflow_server: MlflowServer, tmp_path: Pat
     frame = iris_frame().rename(columns={"species": "kind"})
     path = tmp_path / "flowers.csv"
     frame.to_csv(path, index=False)
-    env = service_env(
-        MLFLOW_TRACKING_URI=mlflow_server.url, MODELYARD_MODEL_NAME=name, MODELYARD_HOME=tmp_path
-    )
+    env = service_env(MLFLOW_TRACKING_URI=mlflow_server.url, MODELYARD_HOME=tmp_path)
     done = subprocess.run(
         [
             str(VENV_BIN / "kedro"),
@@ -250,7 +248,8 @@ def test_kedro_run_trains_a_users_csv(mlflow_server: MlflowServer, tmp_path: Pat
             "--pipeline",
             "training",
             "--params",
-            f"data.source=csv,data.path={path},data.target=kind,model.estimator=gradient_boosting",
+            f"data.source=csv,data.path={path},data.target=kind,model.estimator=gradient_boosting,"
+            f"tracking.model_name={name}",
         ],
         env=env,
         cwd=REPO_ROOT,
@@ -270,3 +269,48 @@ def test_kedro_run_trains_a_users_csv(mlflow_server: MlflowServer, tmp_path: Pat
     assert json.dumps(load_profile(mlflow_server.url, info.run_id)["labels"]) == json.dumps(
         {"setosa": 35, "versicolor": 35, "virginica": 35}
     )
+
+
+def test_another_data_set_gets_its_own_model_and_never_replaces_the_champion(
+    isolated_registry: TrainedRegistry, tmp_path: Path
+) -> None:
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "class"})
+    name = f"wine-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.csv"
+    wine.to_csv(path, index=False)
+    registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
+    before = registry.aliases()
+
+    # MODELYARD_MODEL_NAME not set: the CSV goes to a model named after the file
+    env = service_env(MLFLOW_TRACKING_URI=isolated_registry.tracking_uri, MODELYARD_HOME=tmp_path)
+    done = run_cli(env, "train", "--csv", str(path), "--target", "class")
+    assert done.returncode == 0, done.stderr
+    assert f"model:    {name} (named after {name}.csv)" in done.stdout
+    assert f"version:  {name} version 1" in done.stdout
+    own = Registry(isolated_registry.tracking_uri, name).champion()
+    assert own is not None and own.version == "1"
+    assert own.tags["modelyard.labels"] == '["0","1","2"]'
+    assert registry.aliases() == before
+
+    # the same CSV into the iris model on purpose, even with policy 'always': a challenger
+    done = run_cli(
+        isolated_registry.env(tmp_path),
+        "train",
+        "--csv",
+        str(path),
+        "--target",
+        "class",
+        "--param",
+        "promotion.policy=always",
+    )
+    assert done.returncode == 0, done.stderr
+    added = str(int(isolated_registry.champion_version) + 1)
+    assert f"model:    {isolated_registry.model_name} (MODELYARD_MODEL_NAME)" in done.stdout
+    assert f"version {added} kept as challenger: input schema [alcohol, malic_acid" in done.stdout
+    assert f"modelyard promote {added} --model-name {isolated_registry.model_name}" in done.stdout
+    assert registry.aliases() == {
+        "champion": isolated_registry.champion_version,
+        "challenger": added,
+    }

@@ -47,6 +47,7 @@ def test_pipeline_inputs_are_parameters_and_the_tracking_target() -> None:
         "params:data.target",
         "params:split",
         "params:model",
+        "params:tracking",
         "params:tracking.experiment",
         "params:promotion",
     }
@@ -96,6 +97,7 @@ def test_hook_puts_the_run_settings_in_the_catalog(settings_factory: Any) -> Non
         ui_url="http://mlflow.example",
         http_retries=settings.mlflow_http_retries,
         http_timeout=settings.mlflow_http_timeout,
+        model_name_explicit=True,
     )
     assert target.run_url("3", "abc") == "http://mlflow.example/#/experiments/3/runs/abc"
 

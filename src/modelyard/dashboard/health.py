@@ -25,6 +25,7 @@ from modelyard.errors import DatabaseUnavailableError
 log = logging.getLogger(__name__)
 
 Level = Literal["green", "amber", "red"]
+LEVELS: tuple[Level, ...] = ("green", "amber", "red")
 
 PROBE_TIMEOUT_SECONDS = 2.0
 LAG_METRIC = "modelyard_worker_queue_lag_seconds"
@@ -159,6 +160,35 @@ class RateMeter:
             return self._rate
 
 
+def ready_url_of(metrics_url: str) -> str | None:
+    """The worker's ``/ready`` beside its ``/metrics`` (None for a URL that is not one)."""
+    if not metrics_url.rstrip("/").endswith("/metrics"):
+        return None
+    return metrics_url.rstrip("/").removesuffix("/metrics") + "/ready"
+
+
+@dataclass(frozen=True)
+class WorkerJudgement:
+    """What the worker's ``/ready`` says of itself: level and reason in words."""
+
+    level: Level
+    reason: str
+
+
+def read_worker_ready(client: httpx.Client, metrics_url: str) -> WorkerJudgement | None:
+    """The worker's own judgement (its recent failure rate); None when it gives none."""
+    url = ready_url_of(metrics_url)
+    if url is None:
+        return None
+    try:
+        body = client.get(url).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("level") not in LEVELS:
+        return None
+    return WorkerJudgement(body["level"], str(body.get("reason") or ""))
+
+
 def probe_worker(
     client: httpx.Client, metrics_url: str, meter: RateMeter, lag_warning_seconds: float
 ) -> ServiceStatus:
@@ -181,14 +211,19 @@ def probe_worker(
     if metrics.model_version:
         rate_text += f"; scoring with v{metrics.model_version}"
     if metrics.lag_seconds is None:
-        return ServiceStatus(
-            "worker", title, "amber", f"running, no queue lag reported; {rate_text}", metrics_url
-        )
-    lag_text = f"lag {metrics.lag_seconds:,.1f} s"
-    level: Level = "green" if metrics.lag_seconds <= lag_warning_seconds else "amber"
-    if level == "amber":
-        lag_text += f" (over {lag_warning_seconds:g} s)"
-    return ServiceStatus("worker", title, level, f"{lag_text}; {rate_text}", metrics_url)
+        level: Level = "amber"
+        text = f"running, no queue lag reported; {rate_text}"
+    else:
+        lag_text = f"lag {metrics.lag_seconds:,.1f} s"
+        level = "green" if metrics.lag_seconds <= lag_warning_seconds else "amber"
+        if level == "amber":
+            lag_text += f" (over {lag_warning_seconds:g} s)"
+        text = f"{lag_text}; {rate_text}"
+    judged = read_worker_ready(client, metrics_url)
+    if judged is not None and judged.level != "green":
+        level = max(level, judged.level, key=LEVELS.index)
+        text = f"{judged.reason}; {text}"
+    return ServiceStatus("worker", title, level, text, metrics_url)
 
 
 def probe_database(engine: Engine) -> ServiceStatus:

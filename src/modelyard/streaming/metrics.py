@@ -1,13 +1,26 @@
-"""The worker's Prometheus metrics, on a registry of its own (served on ``/metrics``)."""
+"""The worker's Prometheus metrics, on a registry of its own, and its HTTP server.
+
+The server answers ``/ready`` with the worker's judgement in JSON (level and reason, the
+recent failure rate, the model) and every other path with the Prometheus text, as
+``prometheus_client`` does.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from modelyard.streaming.failures import FailureWindow
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +31,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 @dataclass
 class WorkerMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    failures: FailureWindow = field(default_factory=FailureWindow)
+    model: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -102,10 +117,50 @@ class WorkerMetrics:
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()
         self.model_info.labels(model_name=name, model_version=version).set(1)
+        self.model = (name, version)
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """``/ready``: 503 when most recent rows fail (red), else 200; the judgement in JSON."""
+        failures = self.failures.judge()
+        body: dict[str, Any] = {
+            "status": "failing" if failures.level == "red" else "ready",
+            "level": failures.level,
+            "reason": failures.reason,
+            "failures": failures.as_dict(),
+        }
+        if self.model is not None:
+            body["model"] = {"name": self.model[0], "version": self.model[1]}
+        return (503 if failures.level == "red" else 200), body
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def worker_app(metrics: WorkerMetrics) -> WsgiApp:
+    """``/ready`` as JSON; any other path the Prometheus text of ``metrics``."""
+    prometheus = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/ready":
+            status, body = metrics.readiness()
+            data = json.dumps(body).encode()
+            start_response(
+                f"{status} {HTTPStatus(status).phrase}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            )
+            return [data]
+        return prometheus(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds are not log lines."""
 
 
 class MetricsServer:
-    """``/metrics`` over HTTP on a daemon thread; port 0 disables it."""
+    """``/metrics`` and ``/ready`` over HTTP on a daemon thread; port 0 disables it."""
 
     def __init__(self, metrics: WorkerMetrics, host: str, port: int) -> None:
         self.metrics = metrics
@@ -117,12 +172,19 @@ class MetricsServer:
     def start(self) -> None:
         if self.port == 0:
             return
-        from prometheus_client import start_http_server
+        family = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0][0]
 
-        self._server, self._thread = start_http_server(
-            self.port, addr=self.host, registry=self.metrics.registry
+        class Server(ThreadingWSGIServer):
+            address_family = family
+
+        self._server = make_server(
+            self.host, self.port, worker_app(self.metrics), Server, handler_class=_QuietHandler
         )
-        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="worker-metrics", daemon=True
+        )
+        self._thread.start()
+        log.info("metrics on http://%s:%d/metrics, readiness on /ready", self.host, self.port)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -95,6 +95,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     """The ``modelyard worker`` service; returns the number of rows it scored."""
     from modelyard.inference.watcher import ModelSlots
     from modelyard.registry import Registry
+    from modelyard.streaming.failures import FailureWindow
     from modelyard.streaming.metrics import MetricsServer, WorkerMetrics
     from modelyard.streaming.profiles import ProfileCache
     from modelyard.streaming.worker import Worker, WorkerOptions
@@ -119,7 +120,13 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
         profiles = ProfileCache(settings.tracking_uri)
         if slot.current is not None:
             profiles.get(slot.current)
-        metrics = WorkerMetrics()
+        metrics = WorkerMetrics(
+            failures=FailureWindow(
+                settings.worker_failure_window,
+                settings.worker_failure_warning,
+                settings.worker_failure_critical,
+            )
+        )
         server = MetricsServer(metrics, settings.host, settings.worker_metrics_port)
         server.start()
         # What is loaded by now (libraries, the model) lives as long as the process: keep it

@@ -27,6 +27,7 @@ from modelyard.config import Settings
 from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import ModelSlot
 from modelyard.streaming import store
+from modelyard.streaming.failures import Level
 from modelyard.streaming.metrics import WorkerMetrics
 from modelyard.streaming.monitoring import Drift, drift, quality
 from modelyard.streaming.profiles import ProfileCache
@@ -80,6 +81,10 @@ class _Summary:
         self.batches += 1
 
 
+def _failure_text(reason: str, field: str | None) -> str:
+    return f"{reason} (field {field})" if field else reason
+
+
 class Worker:
     """Scores pending observations with the model in ``slot`` until ``stop`` is set."""
 
@@ -113,6 +118,7 @@ class Worker:
         self._accuracy: float | None = None
         self._worst_drift: Drift | None = None
         self._alerts: set[str] = set()
+        self._failure_level: Level = "green"
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -185,13 +191,29 @@ class Worker:
         )
         for failure in batch.failures[:5]:
             log.warning(
-                "observation %d not scored: %s%s",
+                "observation %d not scored: %s",
                 failure.observation_id,
-                failure.reason,
-                f" (field {failure.field})" if failure.field else "",
+                _failure_text(failure.reason, failure.field),
             )
         if len(batch.failures) > 5:
             log.warning("%d more observations of this batch not scored", len(batch.failures) - 5)
+        m.failures.add(
+            batch.scored,
+            [(f.observation_id, _failure_text(f.reason, f.field)) for f in batch.failures],
+            batch.observation_ids,
+        )
+        self._note_failure_level()
+
+    def _note_failure_level(self) -> None:
+        """Log when the recent failure rate changes level (green, amber, red), not per batch."""
+        judged = self.metrics.failures.judge()
+        if judged.level == self._failure_level:
+            return
+        self._failure_level = judged.level
+        if judged.level == "green":
+            log.info("failure rate back to normal: %s", judged.reason)
+        else:
+            log.warning("failure rate %s: %s", judged.level, judged.reason)
 
     def _note_model(self, model: LoadedModel) -> None:
         if model.version != self._model_version:

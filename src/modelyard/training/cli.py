@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from modelyard.logs import configure_logging
 
 
 def train(
+    *,
     estimator: Annotated[
         str | None,
         typer.Option(help="logistic_regression, random_forest or gradient_boosting."),
@@ -32,6 +33,13 @@ def train(
         bool,
         typer.Option("--if-no-champion", help="Train only when the model has no champion yet."),
     ] = False,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered model to add the version to (default: MODELYARD_MODEL_NAME if "
+            "set, else the CSV's file name, else iris)."
+        ),
+    ] = None,
 ) -> None:
     """Train a model through the Kedro pipeline, log it to MLflow and register a version."""
     from modelyard.training import train as run_training
@@ -49,27 +57,36 @@ def train(
             overrides = merge(overrides, {"data": {"source": "csv", "path": str(csv)}})
         if target:
             overrides = merge(overrides, {"data": {"target": target}})
-        if if_no_champion and (current := _current_champion(settings)) is not None:
+        if model_name is not None:
+            overrides = merge(overrides, {"tracking": {"model_name": model_name}})
+        if if_no_champion and (current := _current_champion(settings, overrides)) is not None:
             typer.echo(f"champion: version {current} (exists: nothing to train)")
             return
         result = run_training(settings, overrides)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     outcome = "promoted" if result.promoted else f"version {result.version} kept as challenger"
+    typer.echo(f"model:    {result.model_name} ({result.model_name_source})")
     typer.echo(f"run:      {result.run_url}")
     typer.echo(f"version:  {result.model_name} version {result.version} ({result.estimator})")
     typer.echo(f"metrics:  {metrics}")
     typer.echo(f"champion: version {result.champion} ({outcome}: {result.reason})")
 
 
+ModelNameOption = Annotated[
+    str | None, typer.Option(help="Registered model (default: MODELYARD_MODEL_NAME).")
+]
+
+
 def promote(
     version: Annotated[str, typer.Argument(help="Version number (or alias) to promote.")],
+    model_name: ModelNameOption = None,
 ) -> None:
     """Move the champion alias to VERSION by hand (recorded, so rollback can undo it)."""
     from modelyard.registry import Registry
     from modelyard.training.tracking import check_reachable
 
     with cli_errors():
-        settings = get_settings()
+        settings = _named(get_settings(), model_name)
         configure_logging("promote", settings.log_level)
         check_reachable(settings.tracking_uri)
         registry = Registry.from_settings(settings)
@@ -78,13 +95,13 @@ def promote(
     _moved(registry.name, before.version if before else None, after.version)
 
 
-def rollback() -> None:
+def rollback(model_name: ModelNameOption = None) -> None:
     """Give the champion alias back to the version that held it before."""
     from modelyard.registry import Registry
     from modelyard.training.tracking import check_reachable
 
     with cli_errors():
-        settings = get_settings()
+        settings = _named(get_settings(), model_name)
         configure_logging("rollback", settings.log_level)
         check_reachable(settings.tracking_uri)
         registry = Registry.from_settings(settings)
@@ -93,12 +110,29 @@ def rollback() -> None:
     _moved(registry.name, before.version if before else None, after.version)
 
 
-def _current_champion(settings: Settings) -> str | None:
+def _named(settings: Settings, model_name: str | None) -> Settings:
+    """``settings`` with ``--model-name`` in place of MODELYARD_MODEL_NAME, when given."""
+    from modelyard.training.naming import check_name
+
+    if model_name is None:
+        return settings
+    return settings.model_copy(update={"model_name": check_name(model_name, "--model-name")})
+
+
+def _current_champion(settings: Settings, overrides: dict[str, Any]) -> str | None:
+    """The champion of the model this run would register to (None when it has none)."""
     from modelyard.registry import Registry
+    from modelyard.training.naming import choose_model_name
     from modelyard.training.tracking import check_reachable
 
+    chosen = choose_model_name(
+        requested=(overrides.get("tracking") or {}).get("model_name"),
+        configured=settings.model_name,
+        configured_explicitly="model_name" in settings.model_fields_set,
+        data=overrides.get("data") or {},
+    )
     check_reachable(settings.tracking_uri)
-    champion = Registry.from_settings(settings).champion()
+    champion = Registry.from_settings(_named(settings, chosen.name)).champion()
     return champion.version if champion is not None else None
 
 

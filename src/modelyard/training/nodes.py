@@ -21,7 +21,9 @@ from modelyard.features import FeatureSchema
 from modelyard.profile import compute_profile
 from modelyard.training import data as data_mod
 from modelyard.training.estimators import build_pipeline, skops_trusted_types
-from modelyard.training.promotion import PromotionRule, decide
+from modelyard.training.identity import DataIdentity, identify
+from modelyard.training.naming import choose_model_name
+from modelyard.training.promotion import PromotionRule, check_metric, decide
 from modelyard.training.tracking import TrackingTarget, log_run, register_version
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,17 @@ def split_dataset(
         stratify=labels if split.get("stratify", True) else None,
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def identify_data(
+    dataset: pd.DataFrame,
+    features: list[str],
+    target: str,
+    data: Mapping[str, Any],
+    split: Mapping[str, Any],
+) -> dict[str, str]:
+    """Input schema, labels and held-out fingerprint, recorded on the version for promotion."""
+    return identify(dataset, features, target, data, split)
 
 
 # --- model ----------------------------------------------------------------------------------
@@ -168,6 +181,21 @@ def profile_training_data(train: pd.DataFrame, features: list[str], target: str)
     return compute_profile(train, features, target)
 
 
+# --- where to register ----------------------------------------------------------------------
+def choose_target(
+    tracking: TrackingTarget, data: Mapping[str, Any], tracking_params: Mapping[str, Any]
+) -> TrackingTarget:
+    """The tracking target under the model name this data set registers as."""
+    chosen = choose_model_name(
+        requested=tracking_params.get("model_name"),
+        configured=tracking.model_name,
+        configured_explicitly=tracking.model_name_explicit,
+        data=data,
+    )
+    log.info("registering as model %r (%s)", chosen.name, chosen.source)
+    return tracking.named(chosen.name, chosen.source)
+
+
 # --- MLflow ---------------------------------------------------------------------------------
 def run_params(
     data: Mapping[str, Any],
@@ -232,23 +260,29 @@ def log_training_run(
 
 
 def register_model(
+    *,
     tracking: TrackingTarget,
     run: dict[str, str],
     metrics: dict[str, float],
+    data_identity: dict[str, str],
     model_params: dict[str, Any],
     promotion: dict[str, Any],
 ) -> dict[str, Any]:
     """Register a new version, alias it ``challenger``, promote it if the policy says so."""
     from modelyard.training.tracking import LoggedRun
 
+    # check the rule before writing anything, so that a bad rule registers nothing
     rule = PromotionRule.from_params(promotion)
+    check_metric(rule, metrics)
+    identity = DataIdentity.from_dict(data_identity)
     estimator, _ = estimator_settings(model_params)
     # full precision, so that retraining the same model is a tie, not a rounding win
     tags = {f"metric.{k}": repr(float(v)) for k, v in metrics.items()}
     tags["estimator"] = estimator
-    # decide before writing anything, so that a bad rule registers nothing
-    decision = decide(rule, metrics, tracking.registry().champion())
+    tags.update(identity.tags())
+    current = tracking.registry().champion()
     registry, version = register_version(tracking, LoggedRun(**run), tags)
+    decision = decide(rule, metrics, identity, current, version)
     if decision.promote:
         registry.promote(version)
     champion = registry.champion()
@@ -260,6 +294,7 @@ def register_model(
         "promoted": decision.promote,
         "metrics": dict(metrics),
         "model_name": tracking.model_name,
+        "model_name_source": tracking.model_name_source,
         "estimator": estimator,
         "champion": champion.version if champion else None,
         "reason": decision.reason,

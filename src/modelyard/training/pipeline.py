@@ -1,7 +1,8 @@
 """The ``training`` pipeline: only wiring; the work is in :mod:`modelyard.training.nodes`.
 
 ``tracking`` (where to log and register) is not a parameter: the project's hook puts it in
-the catalog from :class:`modelyard.config.Settings`.
+the catalog from :class:`modelyard.config.Settings`; ``choose_model_name`` then picks the
+registered model name for the data set (:mod:`modelyard.training.naming`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ def create_pipeline() -> Pipeline:
                 ["raw_data", "params:data"],
                 ["dataset", "feature_names"],
                 name="validate",
+            ),
+            node(
+                nodes.identify_data,
+                ["dataset", "feature_names", TARGET, "params:data", "params:split"],
+                "data_identity",
+                name="identify",
+            ),
+            node(
+                nodes.choose_target,
+                ["tracking", "params:data", "params:tracking"],
+                "model_target",
+                name="choose_model_name",
             ),
             node(
                 nodes.split_dataset,
@@ -51,7 +64,7 @@ def create_pipeline() -> Pipeline:
             node(
                 nodes.log_training_run,
                 {
-                    "tracking": "tracking",
+                    "tracking": "model_target",
                     "model": "fitted_model",
                     "train": "train_set",
                     "test": "test_set",
@@ -69,7 +82,14 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 nodes.register_model,
-                ["tracking", "mlflow_run", "metrics", "params:model", "params:promotion"],
+                {
+                    "tracking": "model_target",
+                    "run": "mlflow_run",
+                    "metrics": "metrics",
+                    "data_identity": "data_identity",
+                    "model_params": "params:model",
+                    "promotion": "params:promotion",
+                },
                 "training_result",
                 name="register",
             ),

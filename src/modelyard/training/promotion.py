@@ -1,18 +1,21 @@
 """When a freshly trained version takes the ``champion`` alias.
 
-The candidate is compared with the champion's *recorded* held-out metric (its
-``metric.<name>`` version tag, written when that version was trained). That is cheap and
-needs no model download, and is fair as long as both were evaluated on the same kind of
-held-out split of the same data set; a champion trained on other data should be
-compared by hand (``modelyard promote``). Policies:
+Two safety checks come first, whatever the policy: a version whose input schema (feature
+names in order) or label set differs from the champion's is another model, not a better
+one, and is never promoted automatically; nor is a champion replaced that has no recorded
+schema (registered outside modelyard). Both stay challengers, with a reason that says how
+to promote by hand (``modelyard promote VERSION``). Schema, labels and a fingerprint of the
+held-out data are version tags (:mod:`modelyard.training.identity`), so no model is
+downloaded to decide. Policies:
 
-- ``better`` (default): promote when ``candidate > champion + min_improvement``;
-  a tie keeps the current champion.
-- ``always``: every new version becomes champion.
+- ``better`` (default): promote when ``candidate > champion + min_improvement`` on the
+  champion's *recorded* held-out metric (its ``metric.<name>`` tag), and only when both were
+  evaluated on the same held-out data (same fingerprint); otherwise the metrics are not
+  comparable and the version stays challenger. A tie keeps the current champion.
+- ``always``: every new version with the champion's schema and labels becomes champion.
 - ``never``: new versions stay challengers until promoted by hand.
 
-The first version of a model always becomes champion. A champion without the metric tag
-(registered outside modelyard) is kept, and the reason says why.
+The first version of a model always becomes champion.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Literal
 
 from modelyard.errors import ConfigError
 from modelyard.registry import VersionInfo
+from modelyard.training.identity import DataIdentity
 
 Policy = Literal["better", "always", "never"]
 POLICIES: tuple[Policy, ...] = ("better", "always", "never")
@@ -57,22 +61,58 @@ class Decision:
     reason: str
 
 
-def decide(
-    rule: PromotionRule, candidate: Mapping[str, float], champion: VersionInfo | None
-) -> Decision:
-    """Whether the candidate's held-out metrics earn it the champion alias."""
+def check_metric(rule: PromotionRule, candidate: Mapping[str, float]) -> float:
+    """The candidate's value of the rule's metric; a ConfigError when it has none."""
     if rule.metric not in candidate:
         raise ConfigError(
             f"promotion.metric: {rule.metric!r} is not a training metric; "
             f"choose from {sorted(candidate)}"
         )
-    score = candidate[rule.metric]
+    return candidate[rule.metric]
+
+
+def decide(
+    rule: PromotionRule,
+    candidate: Mapping[str, float],
+    identity: DataIdentity,
+    champion: VersionInfo | None,
+    version: str | None = None,
+) -> Decision:
+    """Whether the candidate (trained on ``identity``) earns the champion alias.
+
+    ``version`` is the candidate's version number, named in the by-hand instructions.
+    """
+    score = check_metric(rule, candidate)
     if champion is None:
         return Decision(True, "first version of the model")
+    by_hand = f"modelyard promote {version or 'VERSION'} --model-name {champion.name}"
+    whose = f"champion version {champion.version}'s"
+    recorded = DataIdentity.from_tags(champion.tags)
+    if recorded is None:
+        return Decision(
+            False,
+            f"champion version {champion.version} has no recorded input schema, labels and "
+            f"held-out data (registered outside modelyard), so it is not replaced "
+            f"automatically; to replace it, run `{by_hand}`",
+        )
+    difference = identity.schema_difference(recorded, whose)
+    if difference is not None:
+        return Decision(
+            False,
+            f"{difference}: a model of other data is never promoted automatically; train it "
+            f"under its own name (--model-name), or run `{by_hand}` to replace the champion",
+        )
     if rule.policy == "always":
         return Decision(True, "policy 'always'")
     if rule.policy == "never":
         return Decision(False, f"policy 'never' (champion is version {champion.version})")
+    if identity.holdout != recorded.holdout:
+        return Decision(
+            False,
+            f"not comparable: champion version {champion.version} was evaluated on other "
+            f"held-out data (another data set or split); compare them and run `{by_hand}` "
+            "to promote by hand",
+        )
     best = champion.metrics.get(rule.metric)
     if best is None:
         return Decision(False, f"champion version {champion.version} has no recorded {rule.metric}")

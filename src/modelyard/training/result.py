@@ -16,6 +16,7 @@ class TrainResult:
     promoted: bool
     metrics: dict[str, float]
     model_name: str = ""
+    model_name_source: str = ""
     estimator: str = ""
     experiment_id: str = ""
     champion: str | None = None

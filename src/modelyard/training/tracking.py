@@ -7,6 +7,7 @@ server stores the artifacts (``--serve-artifacts``), so training needs no shared
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import tempfile
 import warnings
@@ -41,6 +42,10 @@ class TrackingTarget:
     ui_url: str
     http_retries: int = 2
     http_timeout: int = 30
+    model_name_explicit: bool = False
+    """Whether ``model_name`` was configured on purpose (not the settings' default)."""
+    model_name_source: str = ""
+    """Where the model name came from, in words (see :mod:`modelyard.training.naming`)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrackingTarget:
@@ -50,7 +55,12 @@ class TrackingTarget:
             ui_url=settings.mlflow_ui_url,
             http_retries=settings.mlflow_http_retries,
             http_timeout=settings.mlflow_http_timeout,
+            model_name_explicit="model_name" in settings.model_fields_set,
         )
+
+    def named(self, name: str, source: str) -> TrackingTarget:
+        """The same target, registering under ``name``."""
+        return dataclasses.replace(self, model_name=name, model_name_source=source)
 
     def registry(self) -> Registry:
         """The registry client, with the settings' HTTP retry policy."""
