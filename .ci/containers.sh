@@ -11,9 +11,12 @@
 #   non-root     every process of the modelyard and MLflow containers runs as uid 10001;
 #   persistence  `down` then `up` keeps MLflow runs, registered versions, artifacts and
 #                predictions (and train does not retrain); `compose run --rm train`
-#                retrains on demand; `down -v` removes the data.
-# 4-8 minutes on a warm 2-core machine (images built, lint tools in uv's cache).
-# Needs root (it starts dockerd) and ../shared/containers beside the checkout. Published
+#                retrains on demand; `down -v` removes the data;
+#   fresh Debian the README's set-up (make sync, make postgres, the PostgreSQL example) in
+#                a debian:bookworm container, on its own externally managed python3.
+# 7-11 minutes on a warm 2-core machine (images built, lint tools in uv's cache).
+# Needs root and a Docker engine; on a machine with no registry, $MODELYARD_SHARED/containers
+# (default ../shared) starts one and builds stand-ins for the base images. Published
 # ports go to 127.0.0.1 only. Whatever happens, the stack is removed with its volumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,11 +111,18 @@ phase_start "docker engine and base images"
 # the base images; anywhere else the engine must run and the official images be reachable.
 if [[ -d "$SHARED/containers" ]]; then
     bash "$SHARED/containers/ensure-docker.sh"
-    bash "$SHARED/containers/offline-base-images.sh"
+    # debian:bookworm too, for the fresh-machine check: the stand-in is Debian with its python3
+    OFFLINE_PYTHON_TAGS="python:3.11-slim-bookworm python:3.11-slim python:3.11-bookworm-slim debian:bookworm" \
+        bash "$SHARED/containers/offline-base-images.sh"
 else
     docker info >/dev/null 2>&1 || fail "no Docker engine answers (start dockerd, or set MODELYARD_SHARED)"
     docker compose version >/dev/null 2>&1 || fail "Docker Compose v2 is missing (docker compose version)"
 fi
+phase_end
+
+# --- the README's set-up on a stock Debian 12 --------------------------------------------
+phase_start "fresh Debian 12: make sync, make postgres, the README's PostgreSQL example"
+docker run --rm -v "$PWD:/repo:ro" debian:bookworm bash /repo/.ci/fresh-debian.sh
 phase_end
 
 cleanup() {
