@@ -177,7 +177,9 @@ def drift(history: pd.DataFrame, threshold: float) -> go.Figure:
 
     The worker stores the threshold in force with each measurement (on a small window it is
     above the configured one, so that sampling noise alone does not raise an alert); that is
-    what is drawn, as a step line. ``threshold`` (the setting) is drawn when none is stored.
+    what is drawn, as a step line, and said in words beside it when it is above the setting,
+    so that an unshifted stream's PSI above the setting reads as noise, not as a missed
+    alert. ``threshold`` (the setting) is drawn when none is stored.
     """
     if history.empty:
         return empty("No drift measured yet")
@@ -211,8 +213,22 @@ def drift(history: pd.DataFrame, threshold: float) -> go.Figure:
             mode="lines",
             name="alert threshold",
             line={"color": ERROR, "width": 1.5, "dash": "dash", "shape": "hv"},
+            hovertemplate=f"alert threshold in force %{{y:.3f}} (setting {threshold:g})"
+            "<extra></extra>",
         )
         highest = float(in_force.max())
+        latest = float(in_force.iloc[-1])
+        if latest > threshold:
+            fig.add_annotation(
+                x=in_force.index[-1],
+                y=latest,
+                xanchor="right",
+                yanchor="bottom",
+                showarrow=False,
+                font={"size": 11, "color": ERROR},
+                text=f"alert threshold {latest:.2f}, above the setting {threshold:g}: "
+                "sampling noise alone reaches more with samples this small",
+            )
     top = max(float(history["psi"].max()), highest) * 1.15
     fig.update_yaxes(title_text="PSI", range=[0, top])
     return _base(fig)

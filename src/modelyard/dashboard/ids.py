@@ -28,6 +28,7 @@ DRIFT_CHART = "drift-chart"
 DRIFT_FEATURE = "drift-feature"
 DISTRIBUTION_CHART = "distribution-chart"
 DRIFT_BODY = "drift-body"
+DRIFT_NOISE_NOTE = "drift-noise-note"
 
 # Models
 MODELS_PANEL = "models-panel"

@@ -149,6 +149,9 @@ def register_drift(app: Dash, state: DashboardState) -> None:
                     f"{settings.drift_window} rows have been scored."
                 )
             )
+        quiet = views.drift_below_noise(history, settings.drift_threshold)
+        if quiet is not None:
+            notes.append(quiet)
         options = [{"label": n, "value": n} for n in names]
         if feature is None:
             return (
