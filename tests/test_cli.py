@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ import typer.main
 from typer.testing import CliRunner
 
 from modelyard.cli import app
-from support import modelyard_argv, service_env
+from support import REPO_ROOT, modelyard_argv, service_env
+
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _commands(
@@ -76,3 +79,14 @@ def test_a_mistyped_setting_is_one_line_naming_it_for_every_command(tmp_path: Pa
             proc.kill()
         assert (proc.returncode, err) == (2, expected), " ".join(path)
     assert not (tmp_path / "home").exists()
+
+
+def test_stream_help_and_the_readme_say_how_to_show_drift() -> None:
+    done = CliRunner().invoke(app, ["stream", "--help"])
+    words = " ".join(re.sub(r"[│╭╮╰╯─]", " ", done.output).split())
+    assert "--shift <float> Add this to every numeric feature value, to show drift" in words
+    streaming = README.split("## Streaming scoring", 1)[1].split("\n## ", 1)[0]
+    assert "modelyard stream --shift 0.5" in streaming
+    assert (
+        "threshold in force" in streaming and "To see drift, stream with `--shift X`" in streaming
+    )
