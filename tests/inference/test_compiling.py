@@ -62,6 +62,34 @@ def test_compiled_classifiers_agree_with_scikit_learn(estimator: Any) -> None:
     assert clear.mean() > 0.9
 
 
+@pytest.mark.parametrize(
+    ("estimator", "float32"),
+    [
+        (RandomForestClassifier(n_estimators=100, random_state=0), True),
+        (make_pipeline(StandardScaler(), GradientBoostingClassifier(n_estimators=100)), True),
+        (make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), False),
+    ],
+    ids=["forest", "scaled-boosting", "scaled-logreg"],
+)
+def test_probabilities_carry_only_the_digits_the_graph_computes(
+    estimator: Any, float32: bool
+) -> None:
+    """A forest's votes summed in float32 answer 0.68, not 0.6799999; boosting's float32
+    scores cast to float64 lose their spurious digits; float64 graphs keep all of theirs."""
+    estimator.fit(X, LABELS)
+    compiled = compile_sklearn(estimator, probe_rows(X[:5]))
+    got = OnnxModel(compiled.onnx_bytes, compiled.input_dtype, compiled.output).run(X)
+    expected = estimator.predict_proba(X)
+    if not float32:
+        assert np.abs(got - expected).max() < 1e-12
+        return
+    assert np.array_equal(got, np.round(got, 6))
+    assert np.abs(got - expected).max() <= 1e-6
+    if isinstance(estimator, RandomForestClassifier):  # vote fractions, exactly
+        assert np.array_equal(got, np.round(expected, 6))
+        assert ((got > 0) & (got < 1)).any()
+
+
 def test_a_regressor_compiles_to_its_values() -> None:
     tree = DecisionTreeRegressor(max_depth=6, random_state=0).fit(X[:, :3], X[:, 3])
     compiled = compile_sklearn(tree, probe_rows(X[:5, :3]))
