@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from modelyard.extras import missing_extra
 from support import EXTRAS_ONLY, free_port, modelyard_argv, serving_only_env
 
 
@@ -73,3 +75,15 @@ def test_help_and_serve_need_no_extra(tmp_path: Path) -> None:
     done = _run(tmp_path, "serve", "--help")
     assert done.returncode == 0, done.stderr
     assert "serve" in done.stdout
+
+
+def test_mlflow_needs_only_the_tracking_server_of_the_train_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As in the modelyard-mlflow image: the full mlflow package without Kedro or scikit-learn."""
+    for module in ("kedro", "sklearn", "matplotlib"):
+        monkeypatch.setitem(sys.modules, module, None)
+    assert missing_extra("mlflow") is None
+    assert missing_extra("train") == "train"
+    monkeypatch.setitem(sys.modules, "flask", None)
+    assert missing_extra("mlflow") == "train"

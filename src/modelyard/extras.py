@@ -44,6 +44,13 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "viz": ("viz",),
 }
 
+# Where a command needs only part of an extra: the modules that show that part is installed.
+# The MLflow tracking server is the full mlflow package of the train extra (Flask,
+# SQLAlchemy, Alembic); the modelyard-mlflow image has it without Kedro or scikit-learn.
+PART_NEEDED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("mlflow", "train"): ("flask", "sqlalchemy", "alembic"),
+}
+
 # The services `modelyard up` can leave out, and how.
 LEAVE_OUT = {"train": "--no-train", "stream": "--no-stream", "ui": "--no-ui", "viz": "--no-viz"}
 
@@ -67,15 +74,23 @@ def lacking(module: str, extra: str) -> str:
 def absent_module(extra: str) -> str | None:
     """A module that ``extra`` (or an extra it includes) provides and that is not installed."""
     for owner in (extra, *INCLUDES.get(extra, ())):
-        for module, provider in EXTRA_OF.items():
-            if provider == owner and importlib.util.find_spec(module) is None:
-                return module
+        found = _first_absent(m for m, provider in EXTRA_OF.items() if provider == owner)
+        if found is not None:
+            return found
     return None
 
 
 def missing_extra(command: str) -> str | None:
     """The first extra that ``command`` needs and this installation lacks (None: none)."""
-    return next((extra for extra in NEEDS.get(command, ()) if absent_module(extra)), None)
+    for extra in NEEDS.get(command, ()):
+        part = PART_NEEDED.get((command, extra))
+        if (_first_absent(part) if part else absent_module(extra)) is not None:
+            return extra
+    return None
+
+
+def _first_absent(modules: Iterable[str]) -> str | None:
+    return next((m for m in modules if importlib.util.find_spec(m) is None), None)
 
 
 def require_extras(command: str) -> None:
