@@ -34,7 +34,7 @@ def test_frame_and_rows_agree() -> None:
         ({**ROW, "colour": 1.0}, "colour", "unknown"),
         ({**ROW, "sepal_width": "3.5"}, "sepal_width", "number"),
         ({**ROW, "sepal_width": True}, "sepal_width", "number"),
-        ({**ROW, "sepal_width": None}, "sepal_width", "null"),
+        ({**ROW, "sepal_width": None}, "sepal_width", "missing"),
         ({**ROW, "petal_length": math.inf}, "petal_length", "finite"),
         ({**ROW, "petal_length": math.nan}, "petal_length", "finite"),
     ],

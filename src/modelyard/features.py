@@ -144,7 +144,7 @@ class FeatureSchema:
         if len(row) != len(self.names) or any(k not in self.index for k in row):
             self._raise_key_error(row, row_index)
         for name, value in row.items():
-            out[self.index[name]] = _to_float(value, name, row_index)
+            out[self.index[name]] = to_number(value, name, row_index)
 
     def _raise_key_error(self, row: Mapping[str, Any], row_index: int | None) -> None:
         for name in self.names:
@@ -207,15 +207,25 @@ def plain_matrix(values: list[Any], rows: int, width: int) -> np.ndarray | None:
     return matrix.reshape(rows, width) if np.isfinite(matrix).all() else None
 
 
-def _to_float(value: Any, name: str, row_index: int | None) -> float:
+def to_number(value: Any, name: str, row: int | None) -> float:
+    """One input value as a finite float, or a FeatureError naming ``name`` and ``row``.
+
+    The one rule for a feature value in every layout: a JSON number (not a boolean), finite
+    and within float64's range; None (a JSON null, an empty CSV cell) is a missing value.
+    """
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        raise FeatureError("expected a finite number", field=name, row=row)
+    if value is None:
+        raise FeatureError("the value is missing; send a number", field=name, row=row)
     # bool is an int subclass: a JSON true is not a measurement.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = "null" if value is None else type(value).__name__
-        raise FeatureError(f"expected a number, got {kind}", field=name, row=row_index)
+        raise FeatureError(f"expected a number, got {type(value).__name__}", field=name, row=row)
     try:
         number = float(value)
     except OverflowError:  # an integer beyond float64's range
         number = math.inf
     if not math.isfinite(number):
-        raise FeatureError("expected a finite number", field=name, row=row_index)
+        raise FeatureError("expected a finite number", field=name, row=row)
     return number

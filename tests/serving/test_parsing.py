@@ -45,7 +45,7 @@ def test_records_positional_and_columns_agree() -> None:
         ({k: v for k, v in RECORD.items() if k != "petal_width"}, "petal_width", "missing"),
         ({**RECORD, "colour": 1.0}, "colour", "unknown feature"),
         ({**RECORD, "sepal_length": "5.1"}, "sepal_length", "got str"),
-        ({**RECORD, "sepal_length": None}, "sepal_length", "got null"),
+        ({**RECORD, "sepal_length": None}, "sepal_length", "value is missing"),
         ({**RECORD, "sepal_length": True}, "sepal_length", "got bool"),
         ({**RECORD, "sepal_length": math.nan}, "sepal_length", "finite"),
         ({**RECORD, "sepal_length": math.inf}, "sepal_length", "finite"),
@@ -145,10 +145,21 @@ def test_mlflow_csv() -> None:
             SCHEMA, b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,abc,0.2\n", 10
         )
     assert raised.value.field == "petal_length"
+    assert "got str" in raised.value.reason
     with pytest.raises(ApiError, match="line 2 has 3 fields"):
         mlflow_scoring.csv_matrix(
             SCHEMA, b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4\n", 10
         )
+
+
+@pytest.mark.parametrize("cell", ["", " "])
+def test_an_empty_csv_cell_is_a_missing_value(cell: str) -> None:
+    header = b"sepal_length,sepal_width,petal_length,petal_width\n"
+    body = header + b"5.1,3.5,1.4,0.2\n5.1," + cell.encode() + b",1.4,0.2\n"
+    with pytest.raises(FeatureError) as raised:
+        mlflow_scoring.csv_matrix(SCHEMA, body, 10)
+    assert (raised.value.field, raised.value.row) == ("sepal_width", 1)
+    assert str(raised.value) == "row 1, field 'sepal_width': the value is missing; send a number"
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,18 @@ def test_invocations_single_row_and_csv(api) -> None:
             400,
             "petal_length",
         ),
+        (
+            "sepal_length,sepal_width,petal_length,petal_width\n5.1,,1.4,0.2\n",
+            "text/csv",
+            400,
+            "row 0, field 'sepal_width': the value is missing",
+        ),
+        (
+            '{"dataframe_split": {"data": [[5.1, null, 1.4, 0.2]]}}',
+            "application/json",
+            400,
+            "row 0, field 'sepal_width': the value is missing",
+        ),
     ],
 )
 def test_invocations_errors(api, content, content_type, status, text) -> None:
@@ -310,3 +322,37 @@ def test_a_json_body_must_be_declared_as_json(api, path, content_type, text) -> 
     assert api.post(path, content=body, headers={"content-type": "application/json"}).is_success
     headers = {"content-type": content_type} if content_type else {}
     check_error(api.post(path, content=body, headers=headers), 415, text)
+
+
+# --- probabilities ---------------------------------------------------------------------------
+def test_forest_probabilities_are_the_same_plain_values_in_every_protocol(api) -> None:
+    """The champion is a forest scored in float32 by ONNX Runtime: rows where its trees
+    disagree answer vote fractions (0.68), not float32 sums (0.6799999), everywhere."""
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    rows = data.data[50:150:3].tolist()  # versicolor and virginica, where the trees disagree
+    records = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    own = api.post("/predict", json={"records": records})
+    assert own.status_code == 200, own.text
+    maps = [p["probabilities"] for p in own.json()["predictions"]]
+    classes = list(maps[0])
+    own_values = [[m[c] for c in classes] for m in maps]
+
+    tensor = {"name": "x", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}
+    v2 = api.post("/v2/models/iris/infer", json={"inputs": [tensor]})
+    assert v2.status_code == 200, v2.text
+    proba = v2.json()["outputs"][1]["data"]
+    assert [proba[i : i + 3] for i in range(0, len(proba), 3)] == own_values
+
+    top = {"name": "predict_proba", "parameters": {"classification": 3}}
+    ranked = api.post("/v2/models/iris/infer", json={"inputs": [tensor], "outputs": [top]})
+    for i, row in enumerate(own_values):
+        for text in ranked.json()["outputs"][0]["data"][3 * i : 3 * i + 3]:
+            score, index, _ = text.split(":")
+            assert score == f"{row[int(index)]:.6f}"
+
+    flat = [p for row in own_values for p in row]
+    assert any(0 < p < 1 for p in flat)  # the trees disagree on some rows
+    for p in flat:
+        assert p == round(p, 6), f"{p} carries float32 noise"

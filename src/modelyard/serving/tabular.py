@@ -3,23 +3,20 @@
 Records (objects keyed by feature) go through :class:`~modelyard.features.FeatureSchema`;
 the other layouts — positional rows, named columns with rows (``dataframe_split``, CSV),
 column lists (``inputs``) — are checked here with the same rules: every feature present,
-no unknown one, numbers only (no booleans, strings or nulls), all finite. Every failure is a
+no unknown one, and each value through :func:`~modelyard.features.to_number`. Every failure is a
 :class:`~modelyard.errors.FeatureError` naming the field and row.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from modelyard.errors import FeatureError
-from modelyard.features import FeatureSchema, plain_matrix
-
-_NUMBER_TYPES = (int, float)
+from modelyard.features import FeatureSchema, plain_matrix, to_number
 
 
 def check_rows(count: int, limit: int, field: str) -> None:
@@ -72,7 +69,7 @@ def from_positional(
         if len(row) != width:
             raise FeatureError(f"expected {width} values {names}, got {len(row)}", field, i)
         for j, value in enumerate(row):
-            matrix[i, order[j]] = _number(value, names[j], i)
+            matrix[i, order[j]] = to_number(value, names[j], i)
     return matrix
 
 
@@ -97,7 +94,7 @@ def from_columns(schema: FeatureSchema, columns: Any, limit: int, field: str) ->
     for j, (name, values) in enumerate(columns.items()):
         col = order[j]
         for i, value in enumerate(values):
-            matrix[i, col] = _number(value, str(name), i)
+            matrix[i, col] = to_number(value, str(name), i)
     return matrix
 
 
@@ -122,28 +119,6 @@ def _column_order(schema: FeatureSchema, names: list[str], field: str) -> list[i
         if name not in names:
             raise FeatureError("required feature is missing", field=name)
     return [index[name] for name in names]
-
-
-def _number(value: Any, name: str, row: int) -> float:
-    if type(value) is float:
-        if math.isfinite(value):
-            return value
-        raise FeatureError("expected a finite number", field=name, row=row)
-    if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
-        kind = "null" if value is None else type(value).__name__
-        raise FeatureError(f"expected a number, got {kind}", field=name, row=row)
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond float64's range
-        number = math.inf
-    if not math.isfinite(number):
-        raise FeatureError("expected a finite number", field=name, row=row)
-    return number
-
-
-def number(value: Any, name: str, row: int) -> float:
-    """One JSON value as a finite float, or FeatureError naming ``name`` and ``row``."""
-    return _number(value, name, row)
 
 
 def _kind(value: Any) -> str:

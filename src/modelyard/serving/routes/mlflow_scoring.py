@@ -110,6 +110,9 @@ def csv_matrix(schema: FeatureSchema, body: bytes, limit: int) -> np.ndarray:
 
 
 def _csv_number(cell: str) -> Any:
+    """A cell as a number; an empty cell is a missing value (None), other text stays text."""
+    if not cell.strip():
+        return None
     try:
         return float(cell)
     except ValueError:

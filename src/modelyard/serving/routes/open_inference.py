@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import FeatureError
-from modelyard.features import FeatureSchema
+from modelyard.features import FeatureSchema, to_number
 from modelyard.inference.model import LoadedModel
 from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded, to_api_error
@@ -31,7 +31,7 @@ from modelyard.serving.predicting import Prediction, arrival, predict
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_VALUES, error_responses, json_body
 from modelyard.serving.state import ServingState, serving_state
-from modelyard.serving.tabular import check_rows, number
+from modelyard.serving.tabular import check_rows
 
 NUMERIC_TYPES = {
     "FP16",
@@ -122,7 +122,7 @@ def tensors_to_matrix(schema: FeatureSchema, inputs: Any, limit: int) -> np.ndar
         matrix = np.empty((shape[0], width), dtype=np.float64)
         values = matrix.reshape(-1)
         for k, value in enumerate(flat):
-            values[k] = number(value, schema.names[k % width], k // width)
+            values[k] = to_number(value, schema.names[k % width], k // width)
         return matrix
     by_name = {t[0]: t for t in tensors}
     if len(by_name) != len(tensors):
@@ -148,7 +148,7 @@ def tensors_to_matrix(schema: FeatureSchema, inputs: Any, limit: int) -> np.ndar
     matrix = np.empty((rows, width), dtype=np.float64)
     for j, feature in enumerate(schema.names):
         for i, value in enumerate(by_name[feature][3]):
-            matrix[i, j] = number(value, feature, i)
+            matrix[i, j] = to_number(value, feature, i)
     return matrix
 
 
