@@ -139,3 +139,45 @@ def test_the_worker_logs_summaries_and_events_not_batches(
     alerts = [line for line in lines if line.startswith("drift alert on")]
     assert sorted(line.split()[3].rstrip(":") for line in alerts) == sorted(holdout.rows[0])
     assert len(lines) < 30, lines
+
+
+def test_rows_of_other_data_turn_the_worker_red(
+    sqlite_engine: Engine,
+    trained_registry: Any,
+    tmp_path: Path,
+    holdout: Replay,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sklearn.datasets import load_wine
+
+    from modelyard.streaming import store
+    from modelyard.streaming.failures import FailureWindow
+
+    reg = trained_registry
+    slot = ModelSlots(Registry(reg.tracking_uri, reg.model_name), tmp_path / "models").slot(
+        "champion"
+    )
+    slot.load()
+    metrics = WorkerMetrics(failures=FailureWindow(size=100, warning=0.1, critical=0.5))
+    worker = Worker(
+        sqlite_engine, slot, WorkerOptions(batch_size=50), metrics=metrics, waiter=PollWaiter(0.05)
+    )
+    caplog.set_level(logging.INFO, logger="modelyard.streaming.worker")
+    iris = (holdout.rows * 3)[:100]
+    store.insert_observations(sqlite_engine, iris, "test")
+    assert _drain(worker) == 100
+    assert metrics.failures.judge().level == "green"
+
+    # the wine data set streamed at the iris model: most rows cannot be scored
+    wine = load_wine(as_frame=True).frame.drop(columns="target")
+    rows = [{k: float(v) for k, v in r.items()} for r in wine.head(85).to_dict("records")]
+    store.insert_observations(sqlite_engine, [*rows, *iris[:15]], "test")
+    assert _drain(worker) == 100
+    judged = metrics.failures.judge()
+    assert (judged.level, judged.failed, judged.rows) == ("red", 85, 100)
+    assert judged.reason.startswith("85% of the last 100 rows failed: ")
+    assert judged.top_reason is not None and "(field " in judged.top_reason
+    # one line per change of level, not one per batch
+    changes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("failure rate")]
+    assert [line.split(":")[0] for line in changes] == ["failure rate amber", "failure rate red"]
+    assert changes[-1] == f"failure rate red: {judged.reason}"
