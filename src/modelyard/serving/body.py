@@ -21,6 +21,8 @@ CSV = "text/csv"
 
 def media_type(raw: str | None, accepted: tuple[str, ...]) -> str:
     """The media type of a ``Content-Type`` header, if it is one of ``accepted`` (else 415)."""
+    if raw in accepted:  # the usual header, exactly as clients send it
+        return raw
     mime, *parts = (raw or "").split(";")
     mime = mime.strip().lower()
     params = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts)}
