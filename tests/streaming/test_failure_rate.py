@@ -16,6 +16,9 @@ def test_a_window_keeps_the_last_rows_only() -> None:
     assert (judged.rows, judged.failed) == (100, 40)
     window.add(500, [])
     assert window.judge().failed == 0 and window.judge().level == "green"
+    window.add(0, [(1, MISSING)] * 30)
+    window.clear()
+    assert (window.judge().rows, window.judge().failed) == (0, 0)
 
 
 def test_a_batch_larger_than_the_window_keeps_its_mix_in_order() -> None:

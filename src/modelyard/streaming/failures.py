@@ -100,6 +100,12 @@ class FailureWindow:
                 if outcome is not None:
                     self._reasons[outcome] += 1
 
+    def clear(self) -> None:
+        """Forget the outcomes (another model version: its rows are judged afresh)."""
+        with self._lock:
+            self._outcomes.clear()
+            self._reasons.clear()
+
     def judge(self) -> FailureRate:
         with self._lock:
             rows = len(self._outcomes)

@@ -225,6 +225,7 @@ class Worker:
             self.heartbeat.model_name = model.name
             self.heartbeat.model_version = model.version
             self.metrics.set_model(model.name, model.version)
+            self.metrics.failures.clear()
             self._next_monitor = 0.0
 
     def _outage(self, exc: BaseException) -> None:
