@@ -9,10 +9,13 @@ from pathlib import Path
 
 import click
 import pytest
+import typer
 import typer.main
 from typer.testing import CliRunner
 
+from modelyard.boundary import cli_errors
 from modelyard.cli import app
+from modelyard.config import Settings
 from support import REPO_ROOT, modelyard_argv, service_env
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -89,4 +92,17 @@ def test_stream_help_and_the_readme_say_how_to_show_drift() -> None:
     assert "modelyard stream --shift 0.5" in streaming
     assert (
         "threshold in force" in streaming and "To see drift, stream with `--shift X`" in streaming
+    )
+
+
+def test_settings_refused_anywhere_under_the_boundary_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Settings built directly (not through get_settings) are reported the same way."""
+    monkeypatch.setenv("MODELYARD_WORKER_BATCH_SIZE", "0")
+    with pytest.raises(typer.Exit) as exited, cli_errors():
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert exited.value.exit_code == 2
+    assert capsys.readouterr().err == (
+        "error: MODELYARD_WORKER_BATCH_SIZE: input should be greater than or equal to 1, got '0'\n"
     )
