@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard.inference.model import load_model
-from modelyard.inference.prepare import META_FILE, ONNX_FILE, PREPARED_DIR, read_prepared
+from modelyard.inference.model import CACHED, PROXIED, load_model
+from modelyard.inference.prepare import (
+    COMPILED,
+    META_FILE,
+    ONNX_FILE,
+    PREPARED_DIR,
+    read_prepared,
+)
 from modelyard.registry import Registry
 from modelyard.training.data import iris_frame
 from support import TrainedRegistry, serving_only_env
@@ -46,6 +53,26 @@ def test_versions_compile_and_score_as_the_logged_estimator(
     expected = estimator.predict_proba(frame[list(loaded.schema.names)])
     assert np.abs(scores.probabilities - expected).max() < 1e-5
     assert scores.labels == estimator.predict(frame[list(loaded.schema.names)]).tolist()
+
+
+def test_a_version_trained_here_is_downloaded_not_compiled(
+    trained_registry: TrainedRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = Registry(trained_registry.tracking_uri, trained_registry.model_name)
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="modelyard.inference"):
+        first = load_model(registry, "champion", cache)
+        again = load_model(registry, "champion", cache)
+    # fetched from the artifact proxy as training registered it, graph included
+    assert first.origin == PROXIED and first.runtime == "onnxruntime"
+    assert again.origin == CACHED
+    folder = cache / registry.name / first.version
+    assert (folder / "MLmodel").is_file() and (folder / PREPARED_DIR / ONNX_FILE).is_file()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("downloaded over HTTP with the ONNX graph compiled at training")
+    assert lines[1].endswith("from the local model cache")
+    assert not any("compiled to ONNX" in line for line in lines)
 
 
 def test_a_cached_version_loads_without_the_training_stack(
@@ -154,6 +181,7 @@ def test_a_version_without_a_graph_needs_scikit_learn_and_says_so(
     assert "Traceback" not in done.stderr
     assert read_prepared(target) is None
 
-    # with scikit-learn installed, the server compiles it itself
+    # with scikit-learn installed, the server compiles it itself, and says so
     loaded = load_model(registry, version, tmp_path / "cache")
     assert loaded.runtime == "onnxruntime"
+    assert loaded.origin == COMPILED

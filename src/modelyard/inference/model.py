@@ -20,7 +20,14 @@ import numpy as np
 from modelyard.errors import ModelLoadError
 from modelyard.extras import extra_for, lacking
 from modelyard.features import FeatureSchema
-from modelyard.inference.prepare import Prepared, prepare_in_child, read_prepared
+from modelyard.inference.fetch import ArtifactProxy
+from modelyard.inference.prepare import (
+    COMPILED,
+    NOT_COMPILED,
+    Prepared,
+    prepare_in_child,
+    read_prepared,
+)
 from modelyard.registry import Registry, VersionInfo
 
 if TYPE_CHECKING:
@@ -50,6 +57,7 @@ class LoadedModel:
     load_seconds: float
     _predict: Callable[[np.ndarray], Scores] = field(repr=False)
     runtime: str = "python"  # what scores: "onnxruntime", "sklearn" or "python_function"
+    origin: str = "cache"  # how it got into the cache: see _how
 
     @property
     def name(self) -> str:
@@ -171,17 +179,50 @@ def _in_process(
     return _pyfunc_predictor(mlflow.pyfunc.load_model(str(prepared.path)), schema), ()
 
 
+CACHED = "cache"
+PROXIED = "proxy"
+
+
+def _how(origin: str, prepared: Prepared) -> str:
+    """The load's log line says this: where the version came from, and what was compiled."""
+    if origin == CACHED:
+        return "from the local model cache"
+    if origin == COMPILED:
+        return "registered without an ONNX graph: compiled to ONNX now"
+    if origin == NOT_COMPILED:
+        return f"registered without an ONNX graph; it does not compile: {prepared.not_compiled}"
+    how = "downloaded over HTTP" if origin == PROXIED else "downloaded through MLflow"
+    if prepared.onnx_input is None:
+        return f"{how}; not compiled to ONNX at training: {prepared.not_compiled}"
+    return f"{how} with the ONNX graph compiled at training"
+
+
+def _prepared(registry: Registry, info: VersionInfo, target: Path) -> tuple[Prepared, str]:
+    """The version in the local cache, and how it got there (CACHED, PROXIED or the child's)."""
+    prepared = read_prepared(target)
+    if prepared is not None:
+        return prepared, CACHED
+    if registry.tracking_uri.startswith(("http://", "https://")):
+        with ArtifactProxy(registry.tracking_uri) as proxy:
+            if proxy.download_version(info.name, info.version, target):
+                prepared = read_prepared(target)
+                if prepared is not None:
+                    return prepared, PROXIED
+    # not behind the artifact proxy, or registered without a prepared folder
+    return prepare_in_child(registry.tracking_uri, info.name, info.version, target)
+
+
 def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
     """Load one registered version (prepared in the local cache first) and warm it up.
 
     A version the cache already holds loads without MLflow or scikit-learn when it compiled
-    to ONNX; otherwise a child process prepares it (:mod:`modelyard.inference.prepare`).
+    to ONNX. Otherwise it is downloaded from MLflow's artifact proxy, and only a version that
+    came without a prepared folder (or from another artifact store) is prepared by a child
+    process (:mod:`modelyard.inference.prepare`).
     """
     started = time.perf_counter()
     target = cache_dir / info.name / info.version
-    prepared = read_prepared(target) or prepare_in_child(
-        registry.tracking_uri, info.name, info.version, target
-    )
+    prepared, origin = _prepared(registry, info, target)
     try:
         schema = FeatureSchema(prepared.features)
         onnx_path = prepared.onnx_path
@@ -207,17 +248,19 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
         load_seconds=0.0,
         _predict=predict,
         runtime=engine,
+        origin=origin,
     )
     loaded.warm_up()
     loaded.load_seconds = time.perf_counter() - started
     log.info(
-        "loaded %s version %s (%s on %s, %d features) in %.2fs",
+        "loaded %s version %s (%s on %s, %d features) in %.2fs: %s",
         info.name,
         info.version,
         prepared.flavor,
         engine,
         len(schema.names),
         loaded.load_seconds,
+        _how(origin, prepared),
     )
     return loaded
 

@@ -11,11 +11,13 @@ other MLflow model) is prepared here: compiling imports scikit-learn and skl2onn
 serving-only installation (the ``modelyard-serve`` image) does not have; such versions need
 the ``sklearn`` extra.
 
-Downloading imports MLflow: seconds and tens of megabytes that a serving process should not
-keep. So a server that finds no prepared folder runs ``python -m
-modelyard.inference.prepare`` and waits for it; the child writes into a private folder and
-renames it into place, so that several processes preparing the same version at once leave
-one complete copy.
+A server fetches a version from MLflow's HTTP artifact proxy itself when the version's files
+are there (:mod:`modelyard.inference.fetch`, no MLflow import). Otherwise, or when the
+version came without a prepared folder, it runs ``python -m modelyard.inference.prepare``
+and waits for it: that child imports MLflow (seconds and tens of megabytes that a serving
+process should not keep), downloads, and compiles only a version registered without a
+graph. Both write into a private folder and rename it into place, so that several processes
+preparing the same version at once leave one complete copy.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ import numpy as np
 from modelyard.errors import ModelLoadError
 from modelyard.extras import extra_for, lacking
 from modelyard.features import FeatureSchema
+from modelyard.inference.fetch import place
 
 if TYPE_CHECKING:
     from modelyard.inference.compiling import Compiled
@@ -48,6 +50,11 @@ META_FILE = "meta.json"
 ONNX_FILE = "model.onnx"
 FORMAT = 1
 PREPARE_TIMEOUT_SECONDS = 900
+
+# What preparing a version did, as the child reports it and the load's log line says it.
+DOWNLOADED = "downloaded"
+COMPILED = "compiled"
+NOT_COMPILED = "not compiled"
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,10 @@ def read_prepared(target: Path) -> Prepared | None:
     )
 
 
-def prepare_in_child(tracking_uri: str, name: str, version: str, target: Path) -> Prepared:
-    """Run :func:`prepare` in a child process (see the module doc) and read its result."""
+def prepare_in_child(
+    tracking_uri: str, name: str, version: str, target: Path
+) -> tuple[Prepared, str]:
+    """Run :func:`prepare` in a child process (see the module doc); its result and what it did."""
     command = [
         sys.executable,
         "-m",
@@ -99,7 +108,6 @@ def prepare_in_child(tracking_uri: str, name: str, version: str, target: Path) -
         version,
         str(target),
     ]
-    started = time.perf_counter()
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=PREPARE_TIMEOUT_SECONDS, check=False
@@ -115,18 +123,13 @@ def prepare_in_child(tracking_uri: str, name: str, version: str, target: Path) -
     prepared = read_prepared(target)
     if prepared is None:
         raise ModelLoadError(f"preparing version {version} of {name!r} left no {META_FILE}")
-    log.info(
-        "prepared %s version %s in %.1fs (%s)",
-        name,
-        version,
-        time.perf_counter() - started,
-        "compiled to ONNX" if prepared.onnx_input else f"not compiled: {prepared.not_compiled}",
-    )
-    return prepared
+    lines = done.stdout.strip().splitlines()
+    return prepared, (lines[-1] if lines else DOWNLOADED)
 
 
-def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
-    """Download ``models:/name/version`` into ``target`` and write its prepared folder."""
+def prepare(tracking_uri: str, name: str, version: str, target: Path) -> str:
+    """Download ``models:/name/version`` into ``target``, write its prepared folder if it has
+    none; what it did: :data:`DOWNLOADED`, :data:`COMPILED` or :data:`NOT_COMPILED`."""
     import mlflow
     from mlflow.models import Model
 
@@ -134,7 +137,7 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
     mlflow.set_registry_uri(tracking_uri)
     _download(f"models:/{name}/{version}", target)
     if read_prepared(target) is not None:
-        return
+        return DOWNLOADED
     try:
         meta = Model.load(str(target))
         schema = FeatureSchema.from_signature(meta.signature)
@@ -156,7 +159,7 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
             _meta(schema, (), "python_function", example, compiled=None, not_compiled=reason),
             None,
         )
-        return
+        return NOT_COMPILED
     try:
         import mlflow.sklearn
     except ImportError as exc:
@@ -167,6 +170,7 @@ def prepare(tracking_uri: str, name: str, version: str, target: Path) -> None:
         raise ModelLoadError(f"cannot load the scikit-learn model: {exc}") from exc
     meta_doc, onnx_bytes = sklearn_prepared(estimator, schema, example)
     write_prepared(target, meta_doc, onnx_bytes)
+    return COMPILED if onnx_bytes is not None else NOT_COMPILED
 
 
 def _lacking(name: str, version: str, exc: ImportError) -> ModelLoadError:
@@ -285,13 +289,7 @@ def _download(uri: str, target: Path) -> Path:
         found = next(partial.rglob("MLmodel"), None)
         if found is None:
             raise ModelLoadError(f"{uri} has no MLmodel file")
-        try:
-            found.parent.rename(target)
-        except OSError as exc:  # another process got there first, or a stale folder is there
-            if not (target / "MLmodel").exists():
-                raise ModelLoadError(
-                    f"cannot put {uri} in the model cache {target}: {exc}"
-                ) from exc
+        place(found.parent, target, uri)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
@@ -305,13 +303,14 @@ def main(argv: list[str]) -> int:
         return 2
     tracking_uri, name, version, target = argv
     try:
-        prepare(tracking_uri, name, version, Path(target))
+        outcome = prepare(tracking_uri, name, version, Path(target))
     except ModelLoadError as exc:
         print(exc, file=sys.stderr)  # noqa: T201
         return 1
     except Exception as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+    print(outcome)  # noqa: T201 - read back by prepare_in_child
     return 0
 
 
