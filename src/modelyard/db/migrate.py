@@ -8,7 +8,6 @@ behind, with a message that says to run ``modelyard db upgrade``.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from modelyard.errors import DatabaseUnavailableError, SchemaOutOfDateError
-
-log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE_HINT = "run `modelyard db upgrade`"
@@ -69,9 +66,7 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str:
     with _reachable(engine), engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-    reached = read_revision(engine) or "base"
-    log.info("database %s is at revision %s", safe_url(engine), reached)
-    return reached
+    return read_revision(engine) or "base"
 
 
 def downgrade_database(engine: Engine, revision: str) -> str:

@@ -90,6 +90,7 @@ def train(settings: Settings, params: Mapping[str, Any] | None = None) -> TrainR
     """Run the ``training`` pipeline with ``params`` merged over conf/base; log and register."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
+    from kedro.runner import SequentialRunner
 
     from modelyard.training.hooks import settings_for_run
     from modelyard.training.tracking import check_reachable
@@ -107,5 +108,7 @@ def train(settings: Settings, params: Mapping[str, Any] | None = None) -> TrainR
     ):
         if overrides:
             check_overrides(overrides, _base_params(root))
-        outputs = session.run(pipeline_names=[PIPELINE])
+        # Named, not defaulted: Kedro-Viz's run hook takes a runner it is not told about
+        # for a parallel one, and warns on every run.
+        outputs = session.run(pipeline_names=[PIPELINE], runner=SequentialRunner())
     return TrainResult.from_dict(outputs["training_result"].load())
