@@ -81,14 +81,56 @@ def profile_json(profile: dict[str, Any]) -> str:
 
 
 def load_profile(tracking_uri: str, run_id: str) -> dict[str, Any]:
-    """Download the training profile of ``run_id`` from the MLflow server over HTTP."""
+    """Download the training profile of ``run_id`` from the MLflow server over HTTP.
+
+    From the server's artifact proxy with a plain HTTP client when the run's artifacts are
+    there (no MLflow import in the worker or the dashboard), else with MLflow's client.
+    """
+    text = _read_proxied(tracking_uri, run_id)
+    if text is None:
+        text = _read_with_mlflow(tracking_uri, run_id)
+    try:
+        profile = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"the training profile of run {run_id} is not JSON: {exc}") from exc
+    if not isinstance(profile, dict) or "features" not in profile:
+        raise RegistryError(f"the training profile of run {run_id} has no features")
+    return profile
+
+
+def _read_proxied(tracking_uri: str, run_id: str) -> str | None:
+    """The profile's text from the artifact proxy; None when the run's artifacts are elsewhere."""
+    import httpx
+
+    from modelyard.inference.fetch import ArtifactProxy
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with ArtifactProxy(tracking_uri) as proxy:
+            path = proxy.run_path(run_id)
+            if path is None:
+                return None
+            return proxy.read(f"{path}/{PROFILE_ARTIFACT}").decode("utf-8")
+    except httpx.HTTPStatusError as exc:
+        raise RegistryError(
+            f"run {run_id} has no readable training profile {PROFILE_ARTIFACT}: "
+            f"HTTP {exc.response.status_code}"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise RegistryUnavailableError(
+            f"MLflow at {tracking_uri} is unreachable (training profile: {exc})"
+        ) from exc
+
+
+def _read_with_mlflow(tracking_uri: str, run_id: str) -> str:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
     with tempfile.TemporaryDirectory(prefix="modelyard-profile-") as tmp:
         try:
             path = client.download_artifacts(run_id, PROFILE_ARTIFACT, dst_path=tmp)
-            text = Path(path).read_text(encoding="utf-8")
+            return Path(path).read_text(encoding="utf-8")
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             if any(m in message for m in ("ConnectionError", "Max retries", "Connection refused")):
@@ -98,10 +140,3 @@ def load_profile(tracking_uri: str, run_id: str) -> dict[str, Any]:
             raise RegistryError(
                 f"run {run_id} has no readable training profile {PROFILE_ARTIFACT}: {exc}"
             ) from exc
-    try:
-        profile = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RegistryError(f"the training profile of run {run_id} is not JSON: {exc}") from exc
-    if not isinstance(profile, dict) or "features" not in profile:
-        raise RegistryError(f"the training profile of run {run_id} has no features")
-    return profile

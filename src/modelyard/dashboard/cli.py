@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import typer
@@ -36,9 +35,9 @@ def viz(
     from modelyard.dashboard.viz import find_project_root, run_viz
 
     with cli_errors():
-        require_extras("viz")  # Kedro-Viz runs as a child process
+        require_extras("viz")
         settings = get_settings(**({"viz_port": port} if port is not None else {}))
         configure_logging("viz", settings.log_level)
         root = find_project_root(Path.cwd())
-        code = run_viz(settings, root, dict(os.environ))
+        code = run_viz(settings, root)
     raise typer.Exit(code)

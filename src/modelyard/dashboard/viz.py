@@ -1,25 +1,20 @@
-"""Kedro-Viz of the training pipeline, run as a child process that stops with us."""
+"""Kedro-Viz of the training pipeline, served from this process."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
+import warnings
 from pathlib import Path
 from types import FrameType
 
 from modelyard.config import Settings
 from modelyard.errors import ConfigError
+from modelyard.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
 PIPELINE = "training"
-STOP_GRACE_SECONDS = 10.0
 MAX_VIZ_PORT = 49151
 """Kedro-Viz refuses ports in the ephemeral range."""
 
@@ -36,81 +31,48 @@ def find_project_root(start: Path) -> Path:
     )
 
 
-def viz_argv(settings: Settings, pipeline: str = PIPELINE) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "kedro",
-        "viz",
-        "run",
-        "--host",
-        settings.host,
-        "--port",
-        str(settings.viz_port),
-        "--no-browser",
-        "--pipeline",
-        pipeline,
-    ]
+def run_viz(settings: Settings, project_root: Path) -> int:
+    """Serve Kedro-Viz until SIGTERM or SIGINT; returns the exit code.
 
-
-def viz_env(base: dict[str, str]) -> dict[str, str]:
-    env = dict(base)
-    env["KEDRO_DISABLE_TELEMETRY"] = "true"
-    env["DO_NOT_TRACK"] = "1"
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def run_viz(settings: Settings, project_root: Path, base_env: dict[str, str]) -> int:
-    """Run Kedro-Viz until it exits or we get SIGTERM/SIGINT; returns its exit code."""
+    Kedro-Viz's own ``kedro viz run`` is three processes (its CLI, a spawned server and a
+    resource tracker), asks PyPI for a newer release and moves to another port when the
+    one asked for is taken; its server function, called here, is one process on the port
+    it is given.
+    """
     if settings.viz_port > MAX_VIZ_PORT:
         raise ConfigError(
             f"MODELYARD_VIZ_PORT={settings.viz_port}: Kedro-Viz only serves on ports up to "
             f"{MAX_VIZ_PORT}"
         )
-    argv = viz_argv(settings)
-    log.info("starting Kedro-Viz on %s (%s)", settings.viz_base_url, " ".join(argv[2:]))
-    # Its own process group: `kedro viz run` serves from a child process of its own,
-    # and stopping the group stops both.
-    child = subprocess.Popen(argv, cwd=project_root, env=viz_env(base_env), start_new_session=True)
-    stopping = threading.Event()
+    from kedro.framework.startup import bootstrap_project
+    from kedro_viz.server import run_server
 
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s; stopping Kedro-Viz", signal.Signals(signum).name)
-        stopping.set()
-        _signal_group(child, signal.SIGTERM)
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        # while the pipeline loads; once serving, uvicorn stops first, then calls this again
+        log.info("received %s; Kedro-Viz stopped", signal.Signals(signum).name)
+        raise SystemExit(0)
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # deprecations inside Kedro-Viz and Kedro (OmegaConf's API), nothing a user can act on
+    warnings.filterwarnings("ignore", message=r"ORJSONResponse is deprecated")
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        code = child.wait()
-        if not stopping.is_set():
-            log.error("Kedro-Viz exited with code %d", code)
-            _signal_group(child, signal.SIGTERM)  # its server process may outlive it
-            return code or 1
-        if not _group_gone(child.pid, STOP_GRACE_SECONDS):
-            log.warning("Kedro-Viz did not stop within %.0f s; killing it", STOP_GRACE_SECONDS)
-            _signal_group(child, signal.SIGKILL)
-        return 0
+        metadata = bootstrap_project(project_root)
+        # importing Kedro's project module applied conf/logging.yml (the training's): take
+        # the process's logging back
+        configure_logging("viz", settings.log_level)
+        # uvicorn's four lines at start and stop, and one per request, say nothing more
+        for name in ("uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        log.info("Kedro-Viz of the %s pipeline on %s", PIPELINE, settings.viz_ui_url)
+        run_server(
+            host=settings.host,
+            port=settings.viz_port,
+            pipeline_name=PIPELINE,
+            project_path=str(project_root),
+            package_name=metadata.package_name,
+        )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if child.poll() is None:
-            _signal_group(child, signal.SIGKILL)
-            child.wait()
-
-
-def _group_gone(pgid: int, timeout: float) -> bool:
-    """Wait until no process is left in the group (the server outlives its launcher)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, sig)
+    return 0

@@ -103,13 +103,10 @@ def stream(
         import threading
 
         from modelyard.streaming.producer import StreamOptions
-        from modelyard.streaming.replay import csv_replay, training_holdout
+        from modelyard.streaming.replay import csv_replay, holdout_in_child
         from modelyard.streaming.service import run_stream, stop_on_signals
 
-        if csv is not None:
-            replay = csv_replay(csv.expanduser(), target)
-        else:
-            replay = training_holdout(settings)
+        replay = csv_replay(csv.expanduser(), target) if csv is not None else holdout_in_child()
         options = StreamOptions(
             rate=settings.stream_rate if rate is None else rate,
             limit=limit,
