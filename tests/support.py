@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,22 +22,26 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
-MAX_REGISTERED_PORT = 49151
+# Below Linux's ephemeral range (32768-60999 by default), from which outgoing connections
+# take their local ports: a port picked there may be taken by a client socket by the time a
+# server binds it, minutes later.
+TEST_PORTS = range(20000, 32768)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now.
+    """A TCP port on 127.0.0.1 that nothing uses right now, outside the ephemeral range.
 
-    Always one of the registered ports (up to 49151): Kedro-Viz refuses the dynamic range
-    above it, and the kernel's ephemeral ports reach into that range.
+    Always one of the registered ports (up to 49151), which Kedro-Viz requires.
     """
     for _ in range(1000):
+        port = random.choice(TEST_PORTS)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port <= MAX_REGISTERED_PORT:
-            return port
-    raise RuntimeError(f"no free port up to {MAX_REGISTERED_PORT} on 127.0.0.1")
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {TEST_PORTS} on 127.0.0.1")
 
 
 def service_env(**values: object) -> dict[str, str]:

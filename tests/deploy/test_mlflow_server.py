@@ -3,7 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelyard.config import Settings
-from modelyard.deploy.mlflow_server import mlflow_server_argv, prepare_local_stores
+from modelyard.deploy.mlflow_server import (
+    mlflow_server_argv,
+    mlflow_server_env,
+    prepare_local_stores,
+)
 
 
 def test_argv_serves_artifacts_over_http(tmp_path: Path) -> None:
@@ -38,3 +42,19 @@ def test_local_stores_are_created(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, home=tmp_path / "h")  # type: ignore[call-arg]
     prepare_local_stores(settings)
     assert (tmp_path / "h" / "mlartifacts").is_dir()
+
+
+def test_the_local_server_runs_no_job_runner_and_can_drop_its_access_log(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
+    assert "--uvicorn-opts" not in mlflow_server_argv(settings)
+    quiet = mlflow_server_argv(settings, access_log=False)
+    assert quiet[quiet.index("--uvicorn-opts") + 1] == "--no-access-log"
+    env = mlflow_server_env({"PATH": "/bin"})
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    # a user who wants MLflow's job runner can still turn it on
+    assert (
+        mlflow_server_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})[
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+        ]
+        == "true"
+    )

@@ -1,8 +1,13 @@
-"""`modelyard up` on a fresh state: everything starts, answers, and stops with no orphan."""
+"""`modelyard up` on a fresh state: everything starts, answers, and stops with no orphan.
+
+Its log is read as a person reads it: every line names its service, one line per event,
+and a stop request stops everything within the grace period, nothing killed.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -85,14 +90,34 @@ def test_up_starts_answers_and_stops_without_orphans(tmp_path: Path, artifacts_d
         assert len(children) >= 6, f"expected the stack's processes, found {children}"
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
+            # Ctrl-C under `uv run` reaches `up` twice: directly and forwarded
+            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=90)
 
     log = log_path.read_text(errors="replace")
     assert code == 0, log[-4000:]
+    _assert_readable(log)
     time.sleep(1)
     orphans = {pid for pid in children if _alive(pid)}
     assert not orphans, f"processes left running after up stopped: {orphans}"
     for port in ports.values():
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def _assert_readable(log: str) -> None:
+    lines = log.splitlines()
+    unprefixed = [line for line in lines if not re.match(r"^[a-z]+ *\| ", line)]
+    assert not unprefixed, unprefixed[:5]
+    assert lines.count("up     | received SIGINT; stopping the stack") == 1
+    assert not any("killing it" in line for line in lines), log[-4000:]
+    assert not any('"GET /' in line for line in lines)  # MLflow's access log is off
+    assert "Loading data" not in log
+    assert "non-sequential" not in log
+    assert not any(line.startswith("viz") and "[train]" in line for line in lines)
+    assert sum("is at revision" in line for line in lines) == 1  # `db upgrade` says it once
+    # the demo's versions are downloaded with the graph compiled at training, never compiled
+    loads = [line for line in lines if "modelyard.inference.model: loaded" in line]
+    assert loads and all("compiled at training" in x or "local model cache" in x for x in loads)
+    assert "waiting for MLflow" in log  # a slow first start says what it waits for

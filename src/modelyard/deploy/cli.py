@@ -31,18 +31,22 @@ def up(
     raise typer.Exit(code)
 
 
-def mlflow() -> None:
+def mlflow(
+    access_log: bool = typer.Option(True, help="Log one line per HTTP request."),
+) -> None:
     """Run the MLflow tracking server with the configured stores (artifacts served over HTTP)."""
-    from modelyard.deploy.mlflow_server import mlflow_server_argv, prepare_local_stores
+    from modelyard.deploy.mlflow_server import (
+        mlflow_server_argv,
+        mlflow_server_env,
+        prepare_local_stores,
+    )
 
     with cli_errors():
         require_extras("mlflow")  # the server it execs would fail on its first import
         settings = get_settings()
         configure_logging("mlflow", settings.log_level)
         prepare_local_stores(settings)
-        argv = mlflow_server_argv(settings)
-        env = dict(os.environ)
-        env.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-        env.setdefault("DO_NOT_TRACK", "1")
+        argv = mlflow_server_argv(settings, access_log=access_log)
+        env = mlflow_server_env(os.environ)
     # the server replaces this process, so signals reach it directly
     os.execve(argv[0], argv, env)  # noqa: S606

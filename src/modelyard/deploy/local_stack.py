@@ -1,8 +1,10 @@
 """``modelyard up``: the whole local stack as child processes, in dependency order.
 
-MLflow first (unless ``MLFLOW_TRACKING_URI`` points at a server of its own), then the
-demo's two models when no champion exists yet, the database migrations, and the
-long-running services, each waited on until healthy. Ctrl-C or SIGTERM stops them all.
+MLflow first (unless the user set ``MLFLOW_TRACKING_URI``: then that server is used and
+none is started), then the demo's two models when no champion exists yet, the database
+migrations, and the long-running services, each waited on until healthy. Every port a
+service is to listen on must be free: ``up`` refuses, naming the port and its setting,
+rather than talk to whatever answers there. Ctrl-C or SIGTERM stops them all.
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ from types import FrameType
 
 from modelyard.config import Settings
 from modelyard.deploy.mlflow_server import prepare_local_stores
-from modelyard.deploy.supervisor import StartupError, Supervisor
+from modelyard.deploy.ports import require_free
+from modelyard.deploy.supervisor import Child, StartupError, Supervisor
 from modelyard.errors import ModelyardError
 from modelyard.extras import check_services
 from modelyard.registry import Registry
 
 log = logging.getLogger(__name__)
-
-DEMO_ESTIMATORS = ("logistic_regression", "random_forest")
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,28 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 def _runs_own_mlflow(settings: Settings) -> bool:
-    own = {f"http://{h}:{settings.mlflow_port}" for h in (settings.client_host, "localhost")}
-    return settings.tracking_uri.rstrip("/") in own
+    """Whether ``up`` starts MLflow: only when the user did not name a server of their own."""
+    return settings.mlflow_tracking_uri is None
+
+
+def _listening_ports(settings: Settings, options: StackOptions) -> list[tuple[str, int, str]]:
+    """(service, port, setting) for every server ``up`` is to start."""
+    ports = [("api", settings.api_port, "MODELYARD_API_PORT")]
+    if options.mlflow and _runs_own_mlflow(settings):
+        ports.insert(0, ("mlflow", settings.mlflow_port, "MODELYARD_MLFLOW_PORT"))
+    if settings.worker_metrics_port:
+        ports.append(("worker", settings.worker_metrics_port, "MODELYARD_WORKER_METRICS_PORT"))
+    if options.ui:
+        ports.append(("ui", settings.ui_port, "MODELYARD_UI_PORT"))
+    if options.viz:
+        ports.append(("viz", settings.viz_port, "MODELYARD_VIZ_PORT"))
+    return ports
+
+
+def _require_free(settings: Settings, options: StackOptions, *services: str) -> None:
+    for service, port, setting in _listening_ports(settings, options):
+        if not services or service in services:
+            require_free(settings.host, port, setting, connect_host=settings.client_host)
 
 
 def urls(settings: Settings, options: StackOptions) -> dict[str, str]:
@@ -81,21 +102,25 @@ def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor)
     starts |= {"stream": options.stream, "ui": options.ui, "viz": options.viz}
     check_services(name for name, on in starts.items() if on)
 
+    received: list[str] = []
+
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s; stopping the stack", signal.Signals(signum).name)
+        # a terminal's Ctrl-C may reach us twice (directly and through `uv run`): said once,
+        # and not from here, where the output lock may be held by the interrupted thread
+        received.append(signal.Signals(signum).name)
         supervisor.stopping.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         _start(settings, options, supervisor)
-        supervisor._echo("up", "the stack is ready:")
+        supervisor.echo("up", "the stack is ready:")
         for name, url in urls(settings, options).items():
-            supervisor._echo("up", f"  {name:<15} {url}")
-        supervisor._echo("up", "press Ctrl-C to stop")
+            supervisor.echo("up", f"  {name:<15} {url}")
+        supervisor.echo("up", "press Ctrl-C to stop")
         while not supervisor.stopping.wait(0.5):
             crashed = supervisor.first_exited()
             if crashed is not None:
-                supervisor._echo(
+                supervisor.echo(
                     "up",
                     f"{crashed.name} exited with code {crashed.process.returncode}; "
                     "stopping the stack",
@@ -105,38 +130,58 @@ def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor)
     except StartupError as exc:
         if supervisor.stopping.is_set():
             return 0
-        supervisor._echo("up", f"error: {exc}")
+        supervisor.echo("up", f"error: {exc}")
         return 1
     except ModelyardError as exc:
-        supervisor._echo("up", f"error: {exc}")
+        supervisor.echo("up", f"error: {exc}")
         return 1
     finally:
+        if received:
+            supervisor.echo("up", f"received {received[0]}; stopping the stack")
         supervisor.stop_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
+    """Start the stack; what needs no MLflow starts while MLflow boots and the models train."""
     timeout = options.startup_timeout
+    _require_free(settings, options)  # all of them now, before minutes of training
     prepare_local_stores(settings)
+    mlflow = None
     if options.mlflow and _runs_own_mlflow(settings):
-        child = sup.start("mlflow", _module_argv("mlflow"), f"{settings.tracking_uri}/health")
-        took = sup.wait_healthy(child, timeout)
-        sup._echo("up", f"mlflow healthy after {took:.1f}s")
-
-    if options.train and Registry.from_settings(settings).champion() is None:
-        for estimator in DEMO_ESTIMATORS:
-            if sup.stopping.is_set():
-                raise StartupError("stopping")
-            code = sup.run_once("train", _module_argv("train", "--estimator", estimator))
-            if code != 0:
-                raise StartupError(f"training the {estimator} model failed (exit code {code})")
+        mlflow = sup.start(
+            "mlflow", _module_argv("mlflow", "--no-access-log"), f"{settings.tracking_uri}/health"
+        )
+    else:
+        sup.echo("up", f"using the MLflow server at {settings.tracking_uri} (MLFLOW_TRACKING_URI)")
 
     code = sup.run_once("db", _module_argv("db", "upgrade"))
     if code != 0:
         raise StartupError(f"database migrations failed (exit code {code})")
+    early: list[tuple[str, list[str], str | None]] = []
+    if options.ui:
+        early.append(
+            ("ui", _module_argv("ui"), f"http://{settings.client_host}:{settings.ui_port}/")
+        )
+    if options.viz:
+        early.append(("viz", _module_argv("viz"), f"{settings.viz_base_url}/"))
+    started = _start_services(settings, options, sup, early)
 
-    services: list[tuple[str, list[str], str | None]] = [
+    if mlflow is not None:
+        took = sup.wait_healthy(
+            mlflow,
+            timeout,
+            waiting_for=f"MLflow at {settings.tracking_uri}; a first start creates its database",
+        )
+        sup.echo("up", f"mlflow healthy after {took:.1f}s")
+
+    if options.train and Registry.from_settings(settings).champion() is None:
+        code = sup.run_once("train", [sys.executable, "-m", "modelyard.deploy.demo"])
+        if code != 0:
+            raise StartupError(f"training the demo models failed (exit code {code})")
+
+    late: list[tuple[str, list[str], str | None]] = [
         ("api", _module_argv("serve"), f"{settings.api_base_url}/ready"),
         (
             "worker",
@@ -145,15 +190,19 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
         ),
     ]
     if options.stream:
-        services.append(("stream", _module_argv("stream"), None))
-    if options.ui:
-        services.append(
-            ("ui", _module_argv("ui"), f"http://{settings.client_host}:{settings.ui_port}/")
-        )
-    if options.viz:
-        services.append(("viz", _module_argv("viz"), f"{settings.viz_base_url}/"))
-    started = [sup.start(name, argv, health) for name, argv, health in services]
+        late.append(("stream", _module_argv("stream"), None))
+    started = _start_services(settings, options, sup, late) + started
     for child in started:
         if child.health_url is not None:
             took = sup.wait_healthy(child, timeout)
-            sup._echo("up", f"{child.name} healthy after {took:.1f}s")
+            sup.echo("up", f"{child.name} healthy after {took:.1f}s")
+
+
+def _start_services(
+    settings: Settings,
+    options: StackOptions,
+    sup: Supervisor,
+    services: list[tuple[str, list[str], str | None]],
+) -> list[Child]:
+    _require_free(settings, options, *(name for name, _, _ in services))
+    return [sup.start(name, argv, health) for name, argv, health in services]
