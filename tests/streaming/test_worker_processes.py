@@ -281,6 +281,12 @@ def test_hot_swap_mid_stream(
             feeder.join(timeout=10)
     try:
         wait_until(lambda: pending(engine) == 0, 60, "the last rows")
+        # the worker's own judgement, beside /metrics, with the window from the settings
+        ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+        assert ready.status_code == 200
+        body = ready.json()
+        assert (body["level"], body["model"]["version"]) == ("green", new)
+        assert body["failures"]["window"] == 200 and body["failures"]["failed"] == 0
     finally:
         assert stop_process(proc) == 0, show_log(log)
     with engine.connect() as conn:
