@@ -69,7 +69,7 @@ def test_bad_rows_are_recorded_and_never_block_the_rest(
         }
     assert failures[ids[1]][0] == "petal_width" and "missing" in failures[ids[1]][1]
     assert failures[ids[3]][0] == "sepal_length" and "str" in failures[ids[3]][1]
-    assert failures[ids[4]][0] == "petal_length" and "null" in failures[ids[4]][1]
+    assert failures[ids[4]][0] == "petal_length" and "missing" in failures[ids[4]][1]
     assert failures[ids[5]][0] == "colour"
     assert store.count_status(engine) == {SCORED: 3, FAILED: 4}
     assert store.score_next_batch(engine, 50, _scorer(iris_model)) is None
