@@ -62,6 +62,19 @@ class FeatureError(ModelyardError, ValueError):
         super().__init__(f"{where}: {reason}")
 
 
+class EmptyBatchError(FeatureError):
+    """A batch with no rows."""
+
+
+class BatchTooLargeError(FeatureError):
+    """More rows in one batch than the limit allows."""
+
+    def __init__(self, count: int, limit: int, field: str) -> None:
+        super().__init__(f"{count} rows is over the limit of {limit} rows per request", field)
+        self.count = count
+        self.limit = limit
+
+
 class SchemaOutOfDateError(ModelyardError):
     """The predictions database is not at the newest migration."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.errors import FeatureError
+from modelyard.errors import EmptyBatchError, FeatureError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,7 @@ class FeatureSchema:
     def rows_to_matrix(self, rows: Sequence[Any]) -> np.ndarray:
         """A batch of JSON objects → an (n, features) float64 matrix."""
         if len(rows) == 0:
-            raise FeatureError("the batch is empty; send at least one record", field="records")
+            raise EmptyBatchError("the batch is empty; send at least one record", field="records")
         fast = self._fast_matrix(rows)
         if fast is not None:
             return fast

@@ -10,7 +10,7 @@ from serving_models import IRIS, SCHEMA, iris_model
 
 from modelyard.errors import FeatureError
 from modelyard.serving.body import CSV, JSON, media_type, parse_json
-from modelyard.serving.errors import ApiError, to_api_error
+from modelyard.serving.errors import ApiError, known_error
 from modelyard.serving.predicting import Prediction
 from modelyard.serving.routes import mlflow_scoring, open_inference
 from modelyard.serving.tabular import (
@@ -57,7 +57,7 @@ def test_bad_records_name_the_field(row: dict, field: str, reason: str) -> None:
     assert raised.value.field == field
     assert raised.value.row == 1
     assert reason in str(raised.value)
-    error = to_api_error(raised.value)
+    error = known_error(raised.value)
     assert error.status == 422
     assert error.body()["error"]["field"] == field
 
@@ -87,9 +87,9 @@ def test_empty_and_oversized_batches() -> None:
         from_records(SCHEMA, [], 10, "records")
     with pytest.raises(BatchTooLargeError) as raised:
         from_records(SCHEMA, [RECORD] * 11, 10, "records")
-    error = to_api_error(raised.value)
+    error = known_error(raised.value)
     assert (error.status, error.code, error.field) == (413, "batch_too_large", "records")
-    assert to_api_error(EmptyBatchError("empty", "records")).code == "empty_batch"
+    assert known_error(EmptyBatchError("empty", "records")).code == "empty_batch"
 
 
 def test_json_parsing_errors_and_non_finite_literals() -> None:
@@ -246,7 +246,7 @@ def test_v2_tensor_errors(inputs: list, message: str) -> None:
     with pytest.raises((ApiError, FeatureError)) as raised:
         open_inference.tensors_to_matrix(SCHEMA, inputs, 10)
     assert message in str(raised.value)
-    assert to_api_error(raised.value).status in (400, 422)
+    assert known_error(raised.value).status in (400, 422)
 
 
 def test_v2_outputs_and_classification() -> None:

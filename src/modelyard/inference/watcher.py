@@ -30,6 +30,8 @@ from modelyard.registry import Registry, VersionInfo
 log = logging.getLogger(__name__)
 
 Loader = Callable[[VersionInfo, str], LoadedModel]
+# How ModelSlots loads a resolved version: (registry, version, cache folder, reference).
+VersionLoader = Callable[[Registry, VersionInfo, Path, str], LoadedModel]
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ class ModelSlots:
         cache_dir: Path,
         *,
         poll_seconds: float = 0.0,
-        loader: Callable[[Registry, VersionInfo, Path, str], LoadedModel] = load_version,
+        loader: VersionLoader = load_version,
     ) -> None:
         self.registry = registry
         self.cache_dir = cache_dir

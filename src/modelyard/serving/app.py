@@ -23,10 +23,11 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from modelyard.config import Settings
+from modelyard.inference.model import load_version
+from modelyard.inference.watcher import VersionLoader
 from modelyard.registry import Registry
-from modelyard.serving.errors import ApiError, render_own, to_api_error
+from modelyard.serving.errors import ApiError, internal_error, render_own
 from modelyard.serving.metrics import MetricsMiddleware
-from modelyard.serving.responses import json_response
 from modelyard.serving.routes import (
     bench,
     kserve_v1,
@@ -54,9 +55,11 @@ Every prediction names the model version that made it (body and `X-Model-Version
 """
 
 
-def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
-    """The API for ``settings``; models load in the lifespan, never here."""
-    state = ServingState(settings, registry)
+def create_app(
+    settings: Settings, registry: Registry | None = None, loader: VersionLoader = load_version
+) -> FastAPI:
+    """The API for ``settings``; models load in the lifespan (with ``loader``), never here."""
+    state = ServingState(settings, registry, loader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,8 +100,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         bench.register(app)
     serve_without_dependency_injection(app)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _any_error)
-    app.add_exception_handler(Exception, _any_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _server_error)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 
@@ -132,20 +135,30 @@ class _Twin(Route):
 
 def _render(request: Request, error: ApiError) -> Response:
     if request.url.path.startswith(_PROTOCOL_PREFIXES):
-        return json_response({"error": error.message}, error.status)
+        return open_inference.render(error)
     return render_own(error)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 400)
-    detail = str(getattr(exc, "detail", "")) or "request refused"
-    codes = {404: "not_found", 405: "method_not_allowed"}
     if status == 404:
-        detail = f"no endpoint at {request.url.path}; see GET / for the list"
+        error = ApiError("not_found", f"no endpoint at {request.url.path}; see GET / for the list")
     elif status == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return _render(request, ApiError(status, codes.get(status, "bad_request"), detail))
+        error = ApiError(
+            "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+        )
+    else:
+        error = ApiError("bad_request", str(getattr(exc, "detail", "")) or "request refused")
+    return _render(request, error)
 
 
-async def _any_error(request: Request, exc: Exception) -> Response:
-    return _render(request, to_api_error(exc))
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    return _render(request, ApiError("bad_request", "the request does not fit the endpoint"))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """Last resort for an exception outside the endpoints (their own guard answers theirs).
+
+    Starlette re-raises it after this answer, and the server logs its traceback.
+    """
+    return _render(request, internal_error(request, exc, log_traceback=False))

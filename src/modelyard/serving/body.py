@@ -29,19 +29,15 @@ def media_type(raw: str | None, accepted: tuple[str, ...]) -> str:
     if mime not in accepted:
         got = f"got {raw!r}" if raw else "the Content-Type header is missing"
         raise ApiError(
-            415,
             "unsupported_media_type",
             f"this endpoint only supports the content types {list(accepted)}; {got}",
             "Content-Type",
         )
     if params.get("charset", "utf-8").strip('"').lower() != "utf-8":
-        raise ApiError(
-            415, "unsupported_media_type", "the body must be UTF-8 encoded", "Content-Type"
-        )
+        raise ApiError("unsupported_media_type", "the body must be UTF-8 encoded", "Content-Type")
     unknown = sorted(set(params) - {"charset"})
     if unknown:
         raise ApiError(
-            415,
             "unsupported_media_type",
             f"unrecognised content type parameters: {', '.join(unknown)}",
             "Content-Type",
@@ -50,7 +46,7 @@ def media_type(raw: str | None, accepted: tuple[str, ...]) -> str:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, "body_too_large", f"the request body is over the {limit}-byte limit")
+    return ApiError("body_too_large", f"the request body is over the {limit}-byte limit")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -60,7 +56,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         try:
             size = int(declared)
         except ValueError:
-            raise ApiError(400, "bad_request", "invalid Content-Length header") from None
+            raise ApiError("bad_request", "invalid Content-Length header") from None
         if size > limit:
             raise too_large(limit)
     chunks: list[bytes] = []
@@ -72,16 +68,14 @@ async def read_body(request: Request, limit: int) -> bytes:
                 raise too_large(limit)
             chunks.append(chunk)
     except ClientDisconnect:
-        raise ApiError(
-            400, "bad_request", "the client disconnected before sending the body"
-        ) from None
+        raise ApiError("bad_request", "the client disconnected before sending the body") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(body: bytes) -> Any:
     """Decode JSON; a malformed document is a 400 naming where it broke."""
     if not body:
-        raise ApiError(400, "malformed_json", "the request body is empty; send a JSON document")
+        raise ApiError("malformed_json", "the request body is empty; send a JSON document")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -91,7 +85,7 @@ def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+        raise ApiError("malformed_json", f"the body is not valid JSON: {error}") from None
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -41,6 +41,12 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.internal_errors = Counter(
+            "modelyard_api_internal_errors",
+            "Requests answered 500 because of an exception the API did not expect.",
+            ["route"],
+            registry=r,
+        )
         self.predictions = Counter(
             "modelyard_api_predictions",
             "Rows predicted, by model version and predicted class.",
@@ -171,8 +177,13 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # route_template's rule, inline: this runs for every request
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(
                 template, scope["method"], status, time.perf_counter() - started
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that matched (``unmatched`` when none did)."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"

@@ -19,8 +19,8 @@ from starlette.requests import Request
 
 from modelyard.config import Settings
 from modelyard.errors import ModelNotFoundError, RegistryUnavailableError
-from modelyard.inference.model import LoadedModel
-from modelyard.inference.watcher import ModelSlot, ModelSlots, SwapEvent
+from modelyard.inference.model import LoadedModel, load_version
+from modelyard.inference.watcher import ModelSlot, ModelSlots, SwapEvent, VersionLoader
 from modelyard.registry import Registry
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.errors import ApiError
@@ -44,7 +44,12 @@ class Endpoint:
 class ServingState:
     """The models and machinery behind one API app."""
 
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry | None = None,
+        loader: VersionLoader = load_version,
+    ) -> None:
         self.settings = settings
         self.registry = registry or Registry.from_settings(settings)
         self.metrics = ServingMetrics()
@@ -52,6 +57,7 @@ class ServingState:
             self.registry,
             settings.home / "models",
             poll_seconds=settings.registry_poll_seconds,
+            loader=loader,
         )
         self.slots.add_listener(self._on_model_event)
         self.endpoints = {
@@ -115,7 +121,6 @@ class ServingState:
     def check_name(self, name: str) -> None:
         if name != self.settings.model_name:
             raise ApiError(
-                404,
                 "model_not_found",
                 f"unknown model {name!r}; this server serves {self.settings.model_name!r}",
                 "name",
@@ -138,7 +143,6 @@ class ServingState:
                 return slot.current
             if len(self.slots) >= len(self.configured) + MAX_EXTRA_SLOTS:
                 raise ApiError(
-                    503,
                     "too_many_models",
                     f"this server already holds {len(self.slots)} model references",
                     "version",
@@ -223,7 +227,6 @@ class ServingState:
 def not_ready(slot: ModelSlot) -> ApiError:
     detail = f": {slot.last_error}" if slot.last_error else ""
     return ApiError(
-        503,
         "model_not_ready",
         f"model {slot.registry.name}@{slot.ref} is not loaded yet{detail}",
         "version",

@@ -15,29 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import FeatureError
+from modelyard.errors import BatchTooLargeError, EmptyBatchError, FeatureError
 from modelyard.features import FeatureSchema, plain_matrix, to_number
 
 
 def check_rows(count: int, limit: int, field: str) -> None:
-    """Refuse an empty batch and one over the row limit."""
+    """Refuse an empty batch and one over the row limit (``MODELYARD_MAX_BATCH_ROWS``)."""
     if count == 0:
         raise EmptyBatchError("the batch is empty; send at least one row", field=field)
     if count > limit:
         raise BatchTooLargeError(count, limit, field)
-
-
-class EmptyBatchError(FeatureError):
-    """A request with no rows."""
-
-
-class BatchTooLargeError(FeatureError):
-    """More rows than ``MODELYARD_MAX_BATCH_ROWS`` in one request."""
-
-    def __init__(self, count: int, limit: int, field: str) -> None:
-        super().__init__(f"{count} rows is over the limit of {limit} rows per request", field)
-        self.count = count
-        self.limit = limit
 
 
 def from_records(schema: FeatureSchema, records: Any, limit: int, field: str) -> np.ndarray:

@@ -21,6 +21,7 @@ from modelyard.serving.state import serving_state
 CONSTANT = {"label": "setosa", "probabilities": {"setosa": 1.0}, "model": {"name": "constant"}}
 
 
+@guarded(render_own)
 async def constant_get(request: Request) -> Response:
     return json_response(CONSTANT)
 

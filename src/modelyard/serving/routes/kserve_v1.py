@@ -31,7 +31,7 @@ async def predict_v1(request: Request) -> Response:
         state.check_name(request.path_params["name"])
         model = state.primary_model()
         if not isinstance(payload, dict) or "instances" not in payload:
-            raise ApiError(400, "bad_request", "the body must be an object with 'instances'")
+            raise ApiError("bad_request", "the body must be an object with 'instances'")
         instances = payload["instances"]
         limit = state.settings.max_batch_rows
         if isinstance(instances, list) and instances and isinstance(instances[0], list):
@@ -61,6 +61,7 @@ async def model_status(request: Request) -> Response:
     )
 
 
+@guarded(render)
 async def models(request: Request) -> Response:
     return json_response({"models": [serving_state(request).settings.model_name]})
 

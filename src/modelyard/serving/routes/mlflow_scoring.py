@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from modelyard.features import FeatureSchema
 from modelyard.serving.body import CSV, JSON, media_type, parse_json, read_body
-from modelyard.serving.errors import ApiError, guarded
+from modelyard.serving.errors import ApiError, guarded, protocol_status
 from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import VERSION_HEADER, json_response
 from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_ROW, IRIS_VALUES, error_responses
@@ -32,12 +32,12 @@ FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 REQUIRED = (
     f"The input must be a JSON dictionary with exactly one of the input fields {set(FORMATS)}"
 )
-_CODES = {404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
+_CODES = {404: "RESOURCE_DOES_NOT_EXIST", 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
 
 
 def render(error: ApiError) -> Response:
     """MLflow's error body; input errors are 400 as in MLflow (415 and 413 kept)."""
-    status = 400 if error.status == 422 else error.status
+    status = protocol_status(error)
     return json_response(
         {"error_code": _CODES.get(status, "BAD_REQUEST"), "message": error.message}, status
     )
@@ -46,23 +46,21 @@ def render(error: ApiError) -> Response:
 def json_matrix(schema: FeatureSchema, payload: Any, limit: int) -> np.ndarray:
     """The matrix an MLflow scoring JSON document describes."""
     if not isinstance(payload, dict):
-        raise ApiError(400, "bad_request", f"{REQUIRED}. Received {type(payload).__name__}.")
+        raise ApiError("bad_request", f"{REQUIRED}. Received {type(payload).__name__}.")
     present = [key for key in FORMATS if key in payload]
     if len(present) != 1:
         raise ApiError(
-            400,
             "bad_request",
             f"{REQUIRED}. Received dictionary with input fields: {list(payload)}.",
         )
     params = payload.get("params")
     if params is not None and not isinstance(params, dict):
-        raise ApiError(400, "bad_request", "'params' must be a JSON object", "params")
+        raise ApiError("bad_request", "'params' must be a JSON object", "params")
     key = present[0]
     data = payload[key]
     if key == "dataframe_split":
         if not isinstance(data, dict) or "data" not in data:
             raise ApiError(
-                400,
                 "bad_request",
                 "dataframe_split must be an object with 'data' (and 'columns')",
                 key,
@@ -71,7 +69,7 @@ def json_matrix(schema: FeatureSchema, payload: Any, limit: int) -> np.ndarray:
         if columns is not None and not (
             isinstance(columns, list) and all(isinstance(c, str) for c in columns)
         ):
-            raise ApiError(400, "bad_request", "'columns' must be a list of names", "columns")
+            raise ApiError("bad_request", "'columns' must be a list of names", "columns")
         return from_positional(schema, data["data"], limit, key, columns)
     if key == "dataframe_records":
         return from_records(schema, data, limit, key)
@@ -87,20 +85,19 @@ def csv_matrix(schema: FeatureSchema, body: bytes, limit: int) -> np.ndarray:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "bad_request", f"the CSV is not valid UTF-8: {exc}") from None
+        raise ApiError("bad_request", f"the CSV is not valid UTF-8: {exc}") from None
     try:
         rows = list(csv.reader(io.StringIO(text), strict=True))
     except csv.Error as exc:
-        raise ApiError(400, "bad_request", f"Failed to parse the CSV input: {exc}") from None
+        raise ApiError("bad_request", f"Failed to parse the CSV input: {exc}") from None
     rows = [row for row in rows if row]
     if not rows:
-        raise ApiError(400, "bad_request", "the CSV is empty; send a header row and data rows")
+        raise ApiError("bad_request", "the CSV is empty; send a header row and data rows")
     header, data = [h.strip() for h in rows[0]], rows[1:]
     values: list[list[Any]] = []
     for i, row in enumerate(data):
         if len(row) != len(header):
             raise ApiError(
-                400,
                 "bad_request",
                 f"Failed to parse the CSV input: line {i + 2} has {len(row)} fields, "
                 f"the header has {len(header)}",

@@ -26,7 +26,7 @@ from modelyard.errors import FeatureError
 from modelyard.features import FeatureSchema, to_number
 from modelyard.inference.model import LoadedModel
 from modelyard.serving.body import read_json
-from modelyard.serving.errors import ApiError, guarded, to_api_error
+from modelyard.serving.errors import ApiError, guarded, protocol_status, to_api_error
 from modelyard.serving.predicting import Prediction, arrival, predict
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_VALUES, error_responses, json_body
@@ -50,15 +50,12 @@ OUTPUTS = ("predict", "predict_proba")
 
 
 def render(error: ApiError) -> Response:
-    message = error.message
-    if error.field and error.field not in message:
-        message = f"{error.field}: {message}"
-    status = 400 if error.status == 422 else error.status
-    return json_response({"error": message}, status)
+    """The error shape of V2 and KServe V1: ``{"error": "<field>: <message>"}``."""
+    return json_response({"error": error.described()}, protocol_status(error))
 
 
 def bad(message: str) -> ApiError:
-    return ApiError(400, "bad_request", message)
+    return ApiError("bad_request", message)
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -254,15 +251,18 @@ async def _model(request: Request) -> tuple[ServingState, LoadedModel]:
 
 
 # --- endpoints ---------------------------------------------------------------------------
+@guarded(render)
 async def live(request: Request) -> Response:
     return json_response({"live": True})
 
 
+@guarded(render)
 async def server_ready(request: Request) -> Response:
     ready = serving_state(request).ready
     return json_response({"ready": ready}, 200 if ready else 400)
 
 
+@guarded(render)
 async def server_metadata(request: Request) -> Response:
     return json_response(
         {
@@ -284,7 +284,7 @@ async def model_ready(request: Request) -> Response:
     try:
         _, model = await _model(request)
     except Exception as exc:
-        error = to_api_error(exc)
+        error = to_api_error(request, exc)
         if error.status == 503:
             return json_response({"name": name, "ready": False}, 400)
         return render(error)

@@ -62,7 +62,6 @@ def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                 if len(payload) != 1:
                     extra = next(k for k in payload if k != "records")
                     raise ApiError(
-                        422,
                         "invalid_feature",
                         f"unexpected key {extra!r} beside 'records'",
                         str(extra),

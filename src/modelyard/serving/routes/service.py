@@ -45,10 +45,12 @@ async def info(request: Request) -> Response:
     return json_response(body, version=primary.version if primary else None)
 
 
+@guarded(render_own)
 async def health(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+@guarded(render_own)
 async def ready(request: Request) -> Response:
     state = serving_state(request)
     body = {
@@ -61,6 +63,7 @@ async def ready(request: Request) -> Response:
     )
 
 
+@guarded(render_own)
 async def metrics(request: Request) -> Response:
     return Response(serving_state(request).metrics.render(), media_type=CONTENT_TYPE)
 
@@ -75,9 +78,9 @@ def check_admin(state: ServingState, request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip() if scheme.lower() == "bearer" else None
     if not given:
-        raise ApiError(401, "unauthorized", "send the admin key in X-Admin-Key", "X-Admin-Key")
+        raise ApiError("unauthorized", "send the admin key in X-Admin-Key", "X-Admin-Key")
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(403, "forbidden", "wrong admin key", "X-Admin-Key")
+        raise ApiError("forbidden", "wrong admin key", "X-Admin-Key")
 
 
 @guarded(render_own)

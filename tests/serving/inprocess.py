@@ -1,0 +1,68 @@
+"""The prediction API in this process, with real iris models and no MLflow.
+
+:class:`FixtureRegistry` is an in-memory registry (version 1 the LogisticRegression
+baseline, version 2 the RandomForest that ``champion`` names) and :func:`fixture_loader`
+loads its versions from :mod:`serving_models`, so ``create_app`` serves real models
+without a tracking server or a uvicorn process; :func:`serving` runs it and waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from serving_models import iris_model
+from starlette.testclient import TestClient
+
+from modelyard.config import Settings
+from modelyard.errors import ModelNotFoundError
+from modelyard.inference.model import LoadedModel
+from modelyard.inference.watcher import VersionLoader
+from modelyard.registry import VersionInfo
+from modelyard.serving.app import create_app
+
+ESTIMATORS = {"1": "logistic_regression", "2": "random_forest"}
+ALIASES = {"champion": "2"}
+
+
+class FixtureRegistry:
+    """The part of :class:`~modelyard.registry.Registry` the API reads, in memory."""
+
+    name = "iris"
+    tracking_uri = "fixture://iris"
+
+    def resolve(self, ref: str) -> VersionInfo:
+        version = ALIASES.get(ref.strip(), ref.strip())
+        if version not in ESTIMATORS:
+            raise ModelNotFoundError(self.name, ref)
+        aliases = tuple(a for a, v in ALIASES.items() if v == version)
+        return VersionInfo(
+            name=self.name, version=version, run_id=f"run-{version}", aliases=aliases, created_at=0
+        )
+
+
+def fixture_loader(registry: Any, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
+    return iris_model(info.version, ESTIMATORS[info.version])
+
+
+def fixture_settings(home: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"home": home, "registry_poll_seconds": 0, "model_name": "iris"}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.contextmanager
+def serving(
+    home: Path, loader: VersionLoader = fixture_loader, **settings: Any
+) -> Iterator[TestClient]:
+    """The API on the fixture registry, started (lifespan) and ready, with a client to it."""
+    app = create_app(fixture_settings(home, **settings), FixtureRegistry(), loader)  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/ready").text
+            time.sleep(0.01)
+        yield client
