@@ -29,20 +29,81 @@ def json_body(examples: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
-def error_responses(shape: dict[str, Any], *codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses`` entries documenting the error statuses of one protocol."""
-    reasons = {
-        400: "Malformed request (bad JSON, wrong layout or tensor).",
-        401: "Admin key missing.",
-        403: "Admin key wrong.",
-        404: "Unknown model, version or alias.",
-        413: "Body over MODELYARD_MAX_BODY_BYTES or batch over MODELYARD_MAX_BATCH_ROWS.",
-        415: "Content-Type missing, not one the endpoint takes (JSON: application/json), "
-        "or not UTF-8.",
-        422: "A feature is missing, unknown, not a number or not finite.",
-        503: "The model is not loaded yet (or MLflow is unreachable).",
-    }
+# The error shape of each protocol, as JSON schemas.
+OWN_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+                "row": {"type": "integer"},
+            },
+        }
+    },
+}
+MLFLOW_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
+}
+V2_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+
+REASONS = {
+    400: "Malformed request (bad JSON, wrong layout or tensor).",
+    401: "Admin key missing.",
+    403: "Admin key wrong.",
+    404: "Unknown model, version or alias.",
+    413: "Body over MODELYARD_MAX_BODY_BYTES or batch over MODELYARD_MAX_BATCH_ROWS.",
+    415: "Content-Type missing, not one the endpoint takes (JSON: application/json), or not UTF-8.",
+    422: "A feature is missing, unknown, not a number or not finite.",
+    500: "An unexpected server error (logged and counted); the body says nothing more.",
+    503: "The model is not loaded yet (or MLflow is unreachable).",
+}
+PATH_PARAMETERS = {
+    "name": "The registered model's name.",
+    "version": "A version number or an alias (champion, challenger, ...).",
+}
+
+
+def error_responses(
+    example: dict[str, Any], *codes: int, schema: dict[str, Any]
+) -> dict[int | str, dict[str, Any]]:
+    """``responses`` entries documenting the error statuses of one protocol (and 500)."""
     return {
-        code: {"description": reasons[code], "content": {"application/json": {"example": shape}}}
-        for code in codes
+        code: {
+            "description": REASONS[code],
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
+        for code in (*codes, 500)
     }
+
+
+def path_parameters(path: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring the ``{...}`` segments of ``path`` as string parameters."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": description,
+                "schema": {"type": "string"},
+            }
+            for name, description in PATH_PARAMETERS.items()
+            if "{" + name + "}" in path
+        ]
+    }
+
+
+def response(description: str, media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """One ``responses`` entry whose body is ``schema`` in ``media_type``."""
+    return {"description": description, "content": {media_type: {"schema": schema}}}

@@ -17,10 +17,19 @@ from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded
 from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import json_response
-from modelyard.serving.routes.docs import IRIS_ROW, IRIS_VALUES, error_responses, json_body
+from modelyard.serving.routes.docs import (
+    IRIS_ROW,
+    IRIS_VALUES,
+    V2_ERROR,
+    error_responses,
+    json_body,
+    path_parameters,
+)
 from modelyard.serving.routes.open_inference import render
 from modelyard.serving.state import serving_state
 from modelyard.serving.tabular import from_positional, from_records
+
+UNKNOWN_EXAMPLE = {"error": "name: unknown model 'roses'; this server serves 'iris'"}
 
 
 @guarded(render)
@@ -75,6 +84,8 @@ def register(app: FastAPI) -> None:
         methods=["GET"],
         tags=tags,
         summary="Whether the model is ready.",
+        openapi_extra=path_parameters("{name}"),
+        responses=error_responses(UNKNOWN_EXAMPLE, 404, schema=V2_ERROR),
     )
     app.add_api_route(
         "/v1/models/{name}:predict",
@@ -82,10 +93,13 @@ def register(app: FastAPI) -> None:
         methods=["POST"],
         tags=tags,
         summary="KServe V1 prediction (instances → predictions).",
-        openapi_extra=json_body(
-            {"records": {"instances": [IRIS_ROW]}, "lists": {"instances": IRIS_VALUES}},
-            "`instances`: objects keyed by feature, or lists in feature order.",
-        ),
+        openapi_extra={
+            **json_body(
+                {"records": {"instances": [IRIS_ROW]}, "lists": {"instances": IRIS_VALUES}},
+                "`instances`: objects keyed by feature, or lists in feature order.",
+            ),
+            **path_parameters("{name}"),
+        },
         responses=error_responses(
             {"error": "instances: row 0, field 'petal_width': required feature is missing"},
             400,
@@ -93,5 +107,6 @@ def register(app: FastAPI) -> None:
             413,
             415,
             503,
+            schema=V2_ERROR,
         ),
     )

@@ -17,14 +17,21 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from modelyard.features import FeatureSchema
 from modelyard.serving.body import CSV, JSON, media_type, parse_json, read_body
 from modelyard.serving.errors import ApiError, guarded, protocol_status
 from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import VERSION_HEADER, json_response
-from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_ROW, IRIS_VALUES, error_responses
+from modelyard.serving.routes.docs import (
+    IRIS_COLUMNS,
+    IRIS_ROW,
+    IRIS_VALUES,
+    MLFLOW_ERROR,
+    error_responses,
+    response,
+)
 from modelyard.serving.state import serving_state
 from modelyard.serving.tabular import from_columns, from_positional, from_records
 
@@ -32,6 +39,10 @@ FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 REQUIRED = (
     f"The input must be a JSON dictionary with exactly one of the input fields {set(FORMATS)}"
 )
+TEXT = "text/plain"
+STRING = {"type": "string"}
+ERROR_EXAMPLE = {"error_code": "BAD_REQUEST", "message": "..."}
+UNAVAILABLE_EXAMPLE = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "..."}
 _CODES = {404: "RESOURCE_DOES_NOT_EXIST", 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
 
 
@@ -139,7 +150,7 @@ async def invocations(request: Request) -> Response:
 async def ping(request: Request) -> Response:
     state = serving_state(request)
     model = state.primary_model()
-    return Response("\n", media_type="application/json", headers={VERSION_HEADER: model.version})
+    return Response("\n", media_type=TEXT, headers={VERSION_HEADER: model.version})
 
 
 @guarded(render)
@@ -147,7 +158,7 @@ async def version(request: Request) -> Response:
     state = serving_state(request)
     model = state.primary.current
     headers = {VERSION_HEADER: model.version} if model else None
-    return Response(_mlflow_version(), media_type="application/json", headers=headers)
+    return Response(_mlflow_version(), media_type=TEXT, headers=headers)
 
 
 def _mlflow_version() -> str:
@@ -203,7 +214,7 @@ def register(app: FastAPI) -> None:
                     }
                 },
             },
-            **error_responses({"error_code": "BAD_REQUEST", "message": "..."}, 400, 413, 415, 503),
+            **error_responses(ERROR_EXAMPLE, 400, 413, 415, 503, schema=MLFLOW_ERROR),
         },
     )
     app.add_api_route(
@@ -212,6 +223,11 @@ def register(app: FastAPI) -> None:
         methods=["GET"],
         tags=["mlflow"],
         summary="MLflow health check: 200 once the model is loaded.",
+        response_class=PlainTextResponse,
+        responses={
+            200: response("The model is loaded (the body is a newline).", TEXT, STRING),
+            **error_responses(UNAVAILABLE_EXAMPLE, 503, schema=MLFLOW_ERROR),
+        },
     )
     app.add_api_route(
         "/version",
@@ -219,4 +235,6 @@ def register(app: FastAPI) -> None:
         methods=["GET"],
         tags=["mlflow"],
         summary="The MLflow version, as `mlflow models serve` answers.",
+        response_class=PlainTextResponse,
+        responses={200: response("The MLflow version, e.g. 3.1.0.", TEXT, STRING)},
     )

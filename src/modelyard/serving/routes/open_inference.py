@@ -29,7 +29,15 @@ from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded, protocol_status, to_api_error
 from modelyard.serving.predicting import Prediction, arrival, predict
 from modelyard.serving.responses import json_response
-from modelyard.serving.routes.docs import IRIS_COLUMNS, IRIS_VALUES, error_responses, json_body
+from modelyard.serving.routes.docs import (
+    IRIS_COLUMNS,
+    IRIS_VALUES,
+    V2_ERROR,
+    error_responses,
+    json_body,
+    path_parameters,
+    response,
+)
 from modelyard.serving.state import ServingState, serving_state
 from modelyard.serving.tabular import check_rows
 
@@ -47,6 +55,8 @@ NUMERIC_TYPES = {
     "UINT64",
 }
 OUTPUTS = ("predict", "predict_proba")
+JSON = "application/json"
+NOT_READY = {"type": "object", "required": ["ready"], "properties": {"ready": {"const": False}}}
 
 
 def render(error: ApiError) -> Response:
@@ -325,6 +335,7 @@ def register(app: FastAPI) -> None:
         methods=["GET"],
         tags=tags,
         summary="Server ready: 200 once every configured model is loaded, 400 before.",
+        responses={400: response("Some configured model is still loading.", JSON, NOT_READY)},
     )
     add("/v2", server_metadata, methods=["GET"], tags=tags, summary="Server metadata.")
     example = {
@@ -347,8 +358,9 @@ def register(app: FastAPI) -> None:
         },
     }
     shape = {"error": "input 'input-0': shape must be [rows, 4]"}
-    errors = error_responses(shape, 400, 404, 503)
-    infer_errors = error_responses(shape, 400, 404, 413, 415, 503)
+    errors = error_responses(shape, 400, 404, 503, schema=V2_ERROR)
+    infer_errors = error_responses(shape, 400, 404, 413, 415, 503, schema=V2_ERROR)
+    loading = response("The model is still loading.", JSON, NOT_READY)
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         add(
             prefix,
@@ -356,6 +368,7 @@ def register(app: FastAPI) -> None:
             methods=["GET"],
             tags=tags,
             summary="Model metadata.",
+            openapi_extra=path_parameters(prefix),
             responses=errors,
         )
         add(
@@ -364,6 +377,8 @@ def register(app: FastAPI) -> None:
             methods=["GET"],
             tags=tags,
             summary="Model ready: 200, or 400 while loading.",
+            openapi_extra=path_parameters(prefix),
+            responses={400: loading, **error_responses(shape, 404, schema=V2_ERROR)},
         )
         add(
             prefix + "/infer",
@@ -371,6 +386,9 @@ def register(app: FastAPI) -> None:
             methods=["POST"],
             tags=tags,
             summary="Inference. `{version}` is a version number or an alias (champion, ...).",
-            openapi_extra=json_body(example, "Tensors: one [rows, 4] or one per feature."),
+            openapi_extra={
+                **json_body(example, "Tensors: one [rows, 4] or one per feature."),
+                **path_parameters(prefix),
+            },
             responses=infer_errors,
         )

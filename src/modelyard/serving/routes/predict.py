@@ -19,7 +19,13 @@ from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded, render_own
 from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import json_response
-from modelyard.serving.routes.docs import IRIS_ROW, IRIS_ROW_2, error_responses, json_body
+from modelyard.serving.routes.docs import (
+    IRIS_ROW,
+    IRIS_ROW_2,
+    OWN_ERROR,
+    error_responses,
+    json_body,
+)
 from modelyard.serving.state import serving_state
 from modelyard.serving.tabular import from_records
 
@@ -126,6 +132,6 @@ def register(app: FastAPI) -> None:
                         }
                     },
                 },
-                **error_responses(ERROR_EXAMPLE, 400, 404, 413, 415, 422, 503),
+                **error_responses(ERROR_EXAMPLE, 400, 404, 413, 415, 422, 503, schema=OWN_ERROR),
             },
         )

@@ -8,12 +8,19 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from modelyard.serving.errors import ApiError, guarded, render_own
 from modelyard.serving.metrics import CONTENT_TYPE
 from modelyard.serving.responses import json_response
+from modelyard.serving.routes.docs import OWN_ERROR, error_responses, response
 from modelyard.serving.state import ServingState, serving_state
+
+JSON = "application/json"
+NOT_READY = {"type": "object", "required": ["ready"], "properties": {"ready": {"const": False}}}
+ADMIN_EXAMPLE = {
+    "error": {"code": "forbidden", "message": "wrong admin key", "field": "X-Admin-Key"}
+}
 
 
 def _endpoints(app: FastAPI) -> list[dict[str, Any]]:
@@ -114,8 +121,21 @@ def register(app: FastAPI) -> None:
         methods=["GET"],
         tags=["service"],
         summary="Readiness: 200 once every configured model is loaded, 503 before.",
+        responses={503: response("Some configured model is still loading.", JSON, NOT_READY)},
     )
-    add("/metrics", metrics, methods=["GET"], tags=["service"], summary="Prometheus metrics.")
+    add(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        tags=["service"],
+        summary="Prometheus metrics.",
+        response_class=PlainTextResponse,
+        responses={
+            200: response(
+                f"The Prometheus text format ({CONTENT_TYPE}).", "text/plain", {"type": "string"}
+            )
+        },
+    )
     add(
         "/admin/reload",
         reload,
@@ -124,4 +144,5 @@ def register(app: FastAPI) -> None:
         summary="Check the registry now and hot-swap any reference that moved.",
         description="Needs `X-Admin-Key: <key>` or `Authorization: Bearer <key>` when "
         "MODELYARD_ADMIN_KEY is set.",
+        responses=error_responses(ADMIN_EXAMPLE, 401, 403, schema=OWN_ERROR),
     )
