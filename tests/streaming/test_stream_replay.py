@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from modelyard.db.models import Observation
 from modelyard.errors import ConfigError
 from modelyard.streaming.producer import Streamer, StreamOptions
-from modelyard.streaming.replay import Replay, csv_replay, training_holdout
+from modelyard.streaming.replay import Replay, csv_replay, holdout_in_child, training_holdout
 
 
 def _observations(engine: Engine) -> list[Observation]:
@@ -25,6 +25,16 @@ def test_holdout_matches_the_training_features_and_labels(holdout: Replay) -> No
     assert len(replay) == 45  # test_size 0.3 of 150 rows in conf/base/parameters_training.yml
     assert set(replay.rows[0]) == {"sepal_length", "sepal_width", "petal_length", "petal_width"}
     assert set(replay.labels) == {"setosa", "versicolor", "virginica"}
+
+
+def test_the_stream_reads_the_holdout_in_a_child_process(holdout: Replay) -> None:
+    # the long-running stream keeps Kedro, scikit-learn and pandas out of its memory
+    replay = holdout_in_child()
+    assert (replay.name, replay.rows, replay.labels) == (
+        holdout.name,
+        holdout.rows,
+        holdout.labels,
+    )
 
 
 def test_full_speed_stream_cycles_and_writes_labels_immediately(
