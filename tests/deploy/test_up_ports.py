@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from modelyard.config import Settings
+from modelyard.deploy.local_stack import StackOptions, _wait_healthy
 from modelyard.deploy.ports import port_in_use
+from modelyard.deploy.supervisor import Supervisor
+from modelyard.errors import ConfigError
 from support import free_port, modelyard_argv, service_env
 
 
@@ -77,3 +86,15 @@ def test_up_starts_no_mlflow_when_the_user_names_one(tmp_path: Path) -> None:
     assert f"port {api_port} is in use" in done.stdout
     assert "MODELYARD_MLFLOW_PORT" not in done.stdout
     assert "starting:" not in done.stdout
+
+
+def test_a_service_that_dies_on_a_port_taken_since_the_check_says_so(tmp_path: Path) -> None:
+    # the port was free when up checked it, and another process took it before the service
+    # bound it: the service exits (MLflow's CLI with code 0), and up names the port
+    with taken_port(listen=True) as port:
+        settings = Settings(_env_file=None, home=tmp_path, mlflow_port=port)  # type: ignore[call-arg]
+        sup = Supervisor(dict(os.environ), out=io.StringIO())
+        child = sup.start("mlflow", [sys.executable, "-c", "pass"], f"http://127.0.0.1:{port}/")
+        with pytest.raises(ConfigError, match=f"port {port} is in use: .* MODELYARD_MLFLOW_PORT"):
+            _wait_healthy(settings, StackOptions(startup_timeout=30), sup, child)
+        sup.stop_all()

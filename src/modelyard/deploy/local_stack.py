@@ -145,7 +145,6 @@ def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor)
 
 def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
     """Start the stack; what needs no MLflow starts while MLflow boots and the models train."""
-    timeout = options.startup_timeout
     _require_free(settings, options)  # all of them now, before minutes of training
     prepare_local_stores(settings)
     mlflow = None
@@ -169,9 +168,11 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
     started = _start_services(settings, options, sup, early)
 
     if mlflow is not None:
-        took = sup.wait_healthy(
+        took = _wait_healthy(
+            settings,
+            options,
+            sup,
             mlflow,
-            timeout,
             waiting_for=f"MLflow at {settings.tracking_uri}; a first start creates its database",
         )
         sup.echo("up", f"mlflow healthy after {took:.1f}s")
@@ -194,8 +195,20 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
     started = _start_services(settings, options, sup, late) + started
     for child in started:
         if child.health_url is not None:
-            took = sup.wait_healthy(child, timeout)
+            took = _wait_healthy(settings, options, sup, child)
             sup.echo("up", f"{child.name} healthy after {took:.1f}s")
+
+
+def _wait_healthy(
+    settings: Settings, options: StackOptions, sup: Supervisor, child: Child, waiting_for: str = ""
+) -> float:
+    """Wait for ``child``; if it died because its port was taken since the check, say that."""
+    try:
+        return sup.wait_healthy(child, options.startup_timeout, waiting_for=waiting_for)
+    except StartupError:
+        if not child.running and not sup.stopping.is_set():
+            _require_free(settings, options, child.name)
+        raise
 
 
 def _start_services(
