@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 # champion_version, env(home, **values)
 TrainedRegistry = Any
 
-STREAM_ROWS = 60
+STREAM_ROWS = 100  # enough for PSI on every feature (monitoring.min_window)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def live_stack(
     tmp_path_factory: pytest.TempPathFactory,
     artifacts_dir: Path,
 ) -> Iterator[LiveStack]:
-    """Migrated SQLite, a running worker, and a 60-row labelled stream fully scored."""
+    """Migrated SQLite, a running worker, and a 100-row labelled stream fully scored."""
     home = tmp_path_factory.mktemp("dashboard-live")
     db_url = f"sqlite:///{home / 'live.db'}"
     env = _base_env(

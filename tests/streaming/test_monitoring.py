@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from modelyard.profile import compute_profile, feature_profile
-from modelyard.streaming.monitoring import FeatureProfile, TrainingProfile, drift, psi, quality
+from modelyard.streaming.monitoring import (
+    FeatureProfile,
+    TrainingProfile,
+    drift,
+    min_window,
+    psi,
+    quality,
+)
 from modelyard.streaming.replay import Replay
 
 
@@ -95,8 +102,8 @@ def test_small_windows_need_a_larger_psi_to_alert() -> None:
     assert moved.alert and moved.psi > moved.threshold
 
 
-def test_the_held_out_rows_raise_no_alert_until_they_are_shifted(holdout: Replay) -> None:
-    """The demo: the stream replays the held-out rows against the training split's profile."""
+def _demo_profile() -> TrainingProfile:
+    """The training profile of the demo's training split."""
     from modelyard.config import Settings
     from modelyard.profile import compute_profile
     from modelyard.training import nodes
@@ -105,7 +112,13 @@ def test_the_held_out_rows_raise_no_alert_until_they_are_shifted(holdout: Replay
     params = _base_params(project_path(Settings(_env_file=None)))  # type: ignore[call-arg]
     clean, features = nodes.validate_dataset(nodes.load_dataset(params["data"]), params["data"])
     train, _ = nodes.split_dataset(clean, params["data"]["target"], params["split"])
-    profile = TrainingProfile.from_json(compute_profile(train, features, "species"))
+    return TrainingProfile.from_json(compute_profile(train, features, "species"))
+
+
+def test_the_held_out_rows_raise_no_alert_until_they_are_shifted(holdout: Replay) -> None:
+    """The demo: the stream replays the held-out rows against the training split's profile."""
+
+    profile = _demo_profile()
     for window in (200, 500):  # the stream cycles through the 45 rows
         for name, feature in profile.features.items():
             values = np.resize([r[name] for r in holdout.rows], window)
@@ -113,3 +126,19 @@ def test_the_held_out_rows_raise_no_alert_until_they_are_shifted(holdout: Replay
             assert not calm.alert, (window, name, calm.psi, calm.threshold)
             moved = drift(feature, values + 0.2, threshold=0.25)  # 2 mm, the data's resolution
             assert moved.alert, (window, name, moved.psi, moved.threshold)
+
+
+def test_windows_too_small_for_the_noise_bound_are_not_measured(holdout: Replay) -> None:
+    """The demo's first rows: PSI on a window with empty bins is not drift, so no alert."""
+    profile = _demo_profile()
+    for name, feature in profile.features.items():
+        needed = min_window(feature)
+        shares = feature.psi_bins()[1] / feature.psi_bins()[1].sum()
+        assert needed * shares.min() >= 5 > (needed - 1) * shares.min()
+        assert needed <= 100  # bins hold at least 5% of the training rows
+        # the demo's first 20 rows alerted on two features when they were measured
+        assert needed > 20
+        for window in range(needed, 501, 7):
+            values = np.resize([r[name] for r in holdout.rows], window)
+            calm = drift(feature, values, threshold=0.25)
+            assert not calm.alert, (window, name, calm.psi, calm.threshold)

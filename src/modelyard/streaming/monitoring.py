@@ -15,10 +15,14 @@ The threshold in force is therefore the larger of the configured one and that
 distribution's 99.9th percentile, and it is stored with every snapshot. The training
 deciles are merged first where ties or few rows leave a bin under 5% of the training
 rows (the usual minimum share per PSI bin), so that a sliver of a bin cannot dominate.
+That approximation holds only while every bin expects a few recent rows: a window smaller
+than :func:`min_window` (5 expected rows in the thinnest bin, 50 to 100 rows) leaves bins
+empty by chance, and empty bins inflate PSI beyond the noise bound, so it is not measured.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ PSI_FLOOR = 1e-4  # share given to an empty bin, so that the log stays finite
 PSI_THRESHOLD = 0.25  # default alert threshold: the conventional "major shift" mark
 PSI_MIN_BIN_SHARE = 0.05  # training bins holding less are merged with their neighbour
 PSI_NOISE_QUANTILE = 0.999  # an alert needs a PSI sampling noise reaches less often
+PSI_MIN_EXPECTED_ROWS = 5  # recent rows the thinnest bin must expect before PSI is measured
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,13 @@ def psi(profile: FeatureProfile, values: np.ndarray) -> float:
     actual = np.maximum(found / max(len(values), 1), PSI_FLOOR)
     expected = np.maximum(counts / max(counts.sum(), 1), PSI_FLOOR)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def min_window(profile: FeatureProfile) -> int:
+    """The fewest recent rows whose PSI on ``profile``'s bins the noise bound describes."""
+    counts = profile.psi_bins()[1]
+    thinnest = float(counts.min()) / float(counts.sum()) if counts.sum() > 0 else 1.0
+    return max(1, math.ceil(PSI_MIN_EXPECTED_ROWS / max(thinnest, PSI_MIN_BIN_SHARE)))
 
 
 def psi_noise(profile: FeatureProfile, rows: int) -> float:

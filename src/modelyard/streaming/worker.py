@@ -29,7 +29,7 @@ from modelyard.inference.watcher import ModelSlot
 from modelyard.streaming import store
 from modelyard.streaming.failures import Level
 from modelyard.streaming.metrics import WorkerMetrics
-from modelyard.streaming.monitoring import Drift, drift, quality
+from modelyard.streaming.monitoring import Drift, drift, min_window, quality
 from modelyard.streaming.profiles import ProfileCache
 from modelyard.streaming.retry import Backoff, is_db_outage
 from modelyard.streaming.scoring import ScoredBatch, score_rows
@@ -319,16 +319,19 @@ class Worker:
         if profile is None:
             return []
         rows = store.recent_features(self.engine, self.options.drift_window)
-        if len(rows) < 10:
-            return []
         drifts: list[Drift] = []
         threshold = self.options.drift_threshold
         for name, feature in profile.features.items():
+            needed = min_window(feature)
+            if len(rows) < needed:
+                continue  # too few rows yet for PSI to tell drift from chance
             values = np.asarray(
                 [r[name] for r in rows if isinstance(r.get(name), int | float)], dtype=np.float64
             )
-            if len(values) >= 10:
+            if len(values) >= needed:
                 drifts.append(drift(feature, values, threshold))
+        if not drifts:
+            return []
         store.save_drift(self.engine, model.name, model.version, drifts)
         for d in drifts:
             self.metrics.drift_psi.labels(feature=d.feature).set(d.psi)
