@@ -71,6 +71,15 @@ def test_plain_pip_is_refused_by_the_system_python(
     assert "externally-managed-environment" in refused.stdout + refused.stderr
 
 
+def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run a command of the set-up; its output, or the test fails with it."""
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, check=False, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def test_make_sync_bootstraps_uv_and_the_locked_venv_with_the_system_python(
     system_python: Path, plain_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -81,42 +90,14 @@ def test_make_sync_bootstraps_uv_and_the_locked_venv_with_the_system_python(
     skip_caches = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO_ROOT / "src", project / "src", ignore=skip_caches)
     env = {**plain_env, "UV_PYTHON": str(system_python)}
+    make_sync = ["make", "sync", f"PYTHON={system_python}"]
 
-    done = subprocess.run(
-        ["make", "sync", f"PYTHON={system_python}"],
-        cwd=project,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    uv = project / ".tools" / "uv" / "bin" / "uv"
-    version = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True)
-    assert version.stdout.split()[1] == _uv_pin()
+    assert "installing uv" in _run(make_sync, project, env)
+    version = _run([str(project / ".tools" / "uv" / "bin" / "uv"), "--version"], project, env)
+    assert version.split()[1] == _uv_pin()
     venv_python = project / ".venv" / "bin" / "python"
     assert venv_python.resolve() == system_python.resolve()
-    cli = subprocess.run(
-        [str(project / ".venv" / "bin" / "modelyard"), "--help"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert cli.returncode == 0, cli.stderr
-    assert "train" in cli.stdout
+    assert "train" in _run([str(project / ".venv" / "bin" / "modelyard"), "--help"], project, env)
 
-    # a second run finds everything in place and changes nothing
-    again = subprocess.run(
-        ["make", "sync", f"PYTHON={system_python}"],
-        cwd=project,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "installing uv" not in again.stdout
+    # a second run finds everything in place and installs nothing
+    assert "installing uv" not in _run(make_sync, project, env)

@@ -5,29 +5,17 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from modelyard.deploy.supervisor import StartupError, Supervisor
+from modelyard.deploy.supervisor import StartupError, Supervisor, process_table
 
 PY = sys.executable
 
 
 def _live_members(pgid: int) -> list[int]:
     """Processes of the group that are still running (zombies awaiting a reaper excluded)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    return [p.pid for p in process_table() if p.live and p.pgid == pgid]
 
 
 def test_output_is_prefixed_and_one_shot_exit_codes_returned() -> None:

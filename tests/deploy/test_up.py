@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelyard.deploy.supervisor import process_table
 from support import free_port, modelyard_argv, service_env, start_process, wait_for_http
 
 pytestmark = pytest.mark.integration
@@ -22,17 +23,7 @@ pytestmark = pytest.mark.integration
 
 def _descendants(root: int) -> set[int]:
     """Every live process whose parent chain reaches ``root``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name may hold spaces: fields after the closing parenthesis
-        fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])
+    parents = {p.pid: p.ppid for p in process_table() if p.live}
     found: set[int] = set()
     frontier = [root]
     while frontier:

@@ -198,8 +198,23 @@ def _wait_group(child: Child, deadline: float) -> bool:
     return child.process.poll() is not None
 
 
-def _group_running(pgid: int) -> bool:
-    """Whether a process of the group still runs (zombies waiting for a reaper do not)."""
+@dataclass(frozen=True)
+class ProcessEntry:
+    """One process as ``/proc/<pid>/stat`` describes it."""
+
+    pid: int
+    state: str  # "Z": exited, waiting for its parent to reap it
+    ppid: int
+    pgid: int
+
+    @property
+    def live(self) -> bool:
+        return self.state != "Z"
+
+
+def process_table() -> list[ProcessEntry]:
+    """Every process of this machine (Linux ``/proc``); those that vanish meanwhile are left out."""
+    table = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -207,10 +222,15 @@ def _group_running(pgid: int) -> bool:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
+        # the command name may hold spaces and parentheses: fields after the last ")"
         fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+        table.append(ProcessEntry(int(entry.name), fields[0], int(fields[1]), int(fields[2])))
+    return table
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies waiting for a reaper do not)."""
+    return any(p.live and p.pgid == pgid for p in process_table())
 
 
 def _describe(exc: httpx.HTTPError) -> str:
