@@ -43,7 +43,7 @@ def test_versions_compile_and_score_as_the_logged_estimator(
     prepared = read_prepared(folder)
     assert prepared is not None and prepared.not_compiled is None
     assert (folder / PREPARED_DIR / ONNX_FILE).stat().st_size > 0
-    assert prepared.features == loaded.schema.names
+    assert prepared.inputs == loaded.schema
 
     estimator = mlflow.sklearn.load_model(str(folder))
     frame = iris_frame()

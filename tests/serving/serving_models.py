@@ -7,8 +7,8 @@ from functools import cache
 
 import numpy as np
 
-from modelyard.features import FeatureSchema
 from modelyard.inference.model import LoadedModel, Scores, _sklearn_predictor
+from modelyard.inputs.tabular import FeatureSchema
 from modelyard.registry import VersionInfo
 
 IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")

@@ -10,6 +10,7 @@ import pytest
 from serving_models import SCHEMA, iris_matrix, iris_model, picky_model
 
 from modelyard.errors import FeatureError
+from modelyard.inputs.tabular import Record
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.scoring import Scorer
@@ -76,7 +77,7 @@ def test_an_invalid_row_fails_only_its_own_caller() -> None:
             row = dict(zip(SCHEMA.names, matrix[i].tolist(), strict=True))
             if i == bad:
                 row["petal_width"] = "wide"
-            vector = SCHEMA.row_to_vector(row)  # validated before it joins a batch
+            vector = SCHEMA.validate(Record(row), 1)[0]  # validated before it joins a batch
             return await batcher.submit(model, vector, token)
 
     results = asyncio.run(_run(batcher, [lambda i=i: one(i) for i in range(20)]))

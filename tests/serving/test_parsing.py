@@ -8,35 +8,49 @@ import numpy as np
 import pytest
 from serving_models import IRIS, SCHEMA, iris_model
 
-from modelyard.errors import FeatureError
+from modelyard.errors import BatchTooLargeError, EmptyBatchError, FeatureError
+from modelyard.inputs.tabular import Columns, Records, Rows
 from modelyard.serving.body import CSV, JSON, media_type, parse_json
 from modelyard.serving.errors import ApiError, known_error
 from modelyard.serving.predicting import Prediction
-from modelyard.serving.routes import mlflow_scoring, open_inference
-from modelyard.serving.tabular import (
-    BatchTooLargeError,
-    EmptyBatchError,
-    from_columns,
-    from_positional,
-    from_records,
-)
+from modelyard.serving.routes import kserve_v1, mlflow_scoring, open_inference
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 RECORD = dict(zip(IRIS, ROW, strict=True))
 EXPECTED = np.array([ROW])
 
 
-def test_records_positional_and_columns_agree() -> None:
-    assert np.array_equal(from_records(SCHEMA, [RECORD], 10, "records"), EXPECTED)
-    assert np.array_equal(from_positional(SCHEMA, [ROW], 10, "instances"), EXPECTED)
-    reordered = list(reversed(IRIS))
-    assert np.array_equal(
-        from_positional(SCHEMA, [list(reversed(ROW))], 10, "data", reordered), EXPECTED
+def json_matrix(payload: object, limit: int = 10) -> np.ndarray:
+    return SCHEMA.validate(mlflow_scoring.json_inputs(payload), limit)
+
+
+def csv_matrix(body: bytes, limit: int = 10) -> np.ndarray:
+    return SCHEMA.validate(mlflow_scoring.csv_inputs(body), limit)
+
+
+def tensors_to_matrix(inputs: object, limit: int = 10) -> np.ndarray:
+    return SCHEMA.validate(open_inference.tensor_inputs(SCHEMA.names, inputs), limit)
+
+
+def test_kserve_v1_instances_layouts() -> None:
+    assert kserve_v1.instances({"instances": [ROW]}) == Rows([ROW], "instances")
+    assert kserve_v1.instances({"instances": [RECORD]}) == Records([RECORD], "instances")
+    assert kserve_v1.instances({"instances": []}) == Records([], "instances")
+    with pytest.raises(ApiError, match="'instances'"):
+        kserve_v1.instances({"inputs": [ROW]})
+
+
+def test_protocols_decode_their_layouts_without_the_schema_rules() -> None:
+    columns = {k: [v] for k, v in RECORD.items()}
+    assert mlflow_scoring.json_inputs({"inputs": columns}) == Columns(columns, "inputs")
+    split = {"dataframe_split": {"columns": list(IRIS), "data": [ROW]}}
+    assert mlflow_scoring.json_inputs(split) == Rows([ROW], "dataframe_split", list(IRIS))
+    per_feature = [tensor(n, [1], [v]) for n, v in RECORD.items()]
+    assert open_inference.tensor_inputs(SCHEMA.names, per_feature) == Columns(
+        columns, "inputs", "input tensor"
     )
-    assert np.array_equal(
-        from_columns(SCHEMA, {k: [v] for k, v in RECORD.items()}, 10, "in"), EXPECTED
-    )
-    assert np.array_equal(SCHEMA.row_to_vector(RECORD)[None, :], EXPECTED)
+    one = [tensor("input-0", [2, 4], ROW + ROW)]
+    assert open_inference.tensor_inputs(SCHEMA.names, one) == Rows([ROW, ROW], "input-0")
 
 
 @pytest.mark.parametrize(
@@ -53,7 +67,7 @@ def test_records_positional_and_columns_agree() -> None:
 )
 def test_bad_records_name_the_field(row: dict, field: str, reason: str) -> None:
     with pytest.raises(FeatureError) as raised:
-        from_records(SCHEMA, [RECORD, row], 10, "records")
+        SCHEMA.validate(Records([RECORD, row], "records"), 10)
     assert raised.value.field == field
     assert raised.value.row == 1
     assert reason in str(raised.value)
@@ -73,20 +87,20 @@ def test_bad_records_name_the_field(row: dict, field: str, reason: str) -> None:
 )
 def test_bad_positional_values_name_the_field(values: list, field: str) -> None:
     with pytest.raises(FeatureError) as raised:
-        from_positional(SCHEMA, [ROW, values], 10, "instances")
+        SCHEMA.validate(Rows([ROW, values], "instances"), 10)
     assert (raised.value.field, raised.value.row) == (field, 1)
 
 
 def test_positional_rows_of_the_wrong_width_are_refused() -> None:
     with pytest.raises(FeatureError, match="expected 4 values"):
-        from_positional(SCHEMA, [ROW, ROW[:3]], 10, "instances")
+        SCHEMA.validate(Rows([ROW, ROW[:3]], "instances"), 10)
 
 
 def test_empty_and_oversized_batches() -> None:
     with pytest.raises(EmptyBatchError):
-        from_records(SCHEMA, [], 10, "records")
+        SCHEMA.validate(Records([], "records"), 10)
     with pytest.raises(BatchTooLargeError) as raised:
-        from_records(SCHEMA, [RECORD] * 11, 10, "records")
+        SCHEMA.validate(Records([RECORD] * 11, "records"), 10)
     error = known_error(raised.value)
     assert (error.status, error.code, error.field) == (413, "batch_too_large", "records")
     assert known_error(EmptyBatchError("empty", "records")).code == "empty_batch"
@@ -117,7 +131,7 @@ def test_json_parsing_errors_and_non_finite_literals() -> None:
     ],
 )
 def test_mlflow_json_layouts(payload: dict) -> None:
-    assert np.array_equal(mlflow_scoring.json_matrix(SCHEMA, payload, 10), EXPECTED)
+    assert np.array_equal(json_matrix(payload), EXPECTED)
 
 
 @pytest.mark.parametrize(
@@ -132,24 +146,20 @@ def test_mlflow_json_layouts(payload: dict) -> None:
 )
 def test_mlflow_json_layout_errors(payload: object, message: str) -> None:
     with pytest.raises(ApiError) as raised:
-        mlflow_scoring.json_matrix(SCHEMA, payload, 10)
+        json_matrix(payload)
     assert raised.value.status == 400
     assert message in raised.value.message
 
 
 def test_mlflow_csv() -> None:
     body = b"petal_width,petal_length,sepal_width,sepal_length\n0.2,1.4,3.5,5.1\n"
-    assert np.array_equal(mlflow_scoring.csv_matrix(SCHEMA, body, 10), EXPECTED)
+    assert np.array_equal(csv_matrix(body), EXPECTED)
     with pytest.raises(FeatureError) as raised:
-        mlflow_scoring.csv_matrix(
-            SCHEMA, b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,abc,0.2\n", 10
-        )
+        csv_matrix(b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,abc,0.2\n")
     assert raised.value.field == "petal_length"
     assert "got str" in raised.value.reason
     with pytest.raises(ApiError, match="line 2 has 3 fields"):
-        mlflow_scoring.csv_matrix(
-            SCHEMA, b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4\n", 10
-        )
+        csv_matrix(b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4\n")
 
 
 @pytest.mark.parametrize("cell", ["", " "])
@@ -157,7 +167,7 @@ def test_an_empty_csv_cell_is_a_missing_value(cell: str) -> None:
     header = b"sepal_length,sepal_width,petal_length,petal_width\n"
     body = header + b"5.1,3.5,1.4,0.2\n5.1," + cell.encode() + b",1.4,0.2\n"
     with pytest.raises(FeatureError) as raised:
-        mlflow_scoring.csv_matrix(SCHEMA, body, 10)
+        csv_matrix(body)
     assert (raised.value.field, raised.value.row) == ("sepal_width", 1)
     assert str(raised.value) == "row 1, field 'sepal_width': the value is missing; send a number"
 
@@ -216,7 +226,7 @@ def tensor(name: str, shape: list, data: list, datatype: str = "FP64") -> dict:
     ],
 )
 def test_v2_tensor_layouts(inputs: list) -> None:
-    assert np.array_equal(open_inference.tensors_to_matrix(SCHEMA, inputs, 10), EXPECTED)
+    assert np.array_equal(tensors_to_matrix(inputs), EXPECTED)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +254,7 @@ def test_v2_tensor_layouts(inputs: list) -> None:
 )
 def test_v2_tensor_errors(inputs: list, message: str) -> None:
     with pytest.raises((ApiError, FeatureError)) as raised:
-        open_inference.tensors_to_matrix(SCHEMA, inputs, 10)
+        tensors_to_matrix(inputs)
     assert message in str(raised.value)
     assert known_error(raised.value).status in (400, 422)
 

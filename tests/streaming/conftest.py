@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 from modelyard.config import Settings
 from modelyard.db.engine import make_engine
 from modelyard.db.migrate import upgrade_database
-from modelyard.features import FeatureSchema
 from modelyard.inference.model import LoadedModel, _sklearn_predictor
+from modelyard.inputs.tabular import FeatureSchema
 from modelyard.registry import VersionInfo
 from modelyard.streaming.replay import Replay, training_holdout
 from support import temporary_postgres_database

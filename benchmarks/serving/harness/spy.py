@@ -16,7 +16,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model (scikit-learn / numpy)", ("sklearn/", "threadpoolctl", "joblib/")),
     ("pandas", ("pandas/",)),
     ("JSON parse / render", ("orjson", "json/", "msgspec", "ujson")),
-    ("input validation (features.py)", ("modelyard/features.py",)),
+    ("input validation (inputs/)", ("modelyard/inputs/",)),
     ("pydantic", ("pydantic/", "pydantic_core")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("logging", ("logging/",)),

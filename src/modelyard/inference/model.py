@@ -19,7 +19,6 @@ import numpy as np
 
 from modelyard.errors import ModelLoadError
 from modelyard.extras import extra_for, lacking
-from modelyard.features import FeatureSchema
 from modelyard.inference.fetch import ArtifactProxy
 from modelyard.inference.prepare import (
     COMPILED,
@@ -28,6 +27,7 @@ from modelyard.inference.prepare import (
     prepare_in_child,
     read_prepared,
 )
+from modelyard.inputs.tabular import FeatureSchema
 from modelyard.registry import Registry, VersionInfo
 
 if TYPE_CHECKING:
@@ -224,7 +224,9 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
     target = cache_dir / info.name / info.version
     prepared, origin = _prepared(registry, info, target)
     try:
-        schema = FeatureSchema(prepared.features)
+        schema = prepared.inputs
+        if not isinstance(schema, FeatureSchema):
+            raise ValueError(f"the {schema.kind} input kind is not served yet")
         onnx_path = prepared.onnx_path
         if onnx_path is not None and prepared.onnx_input is not None:
             from modelyard.inference.runtime import OnnxModel

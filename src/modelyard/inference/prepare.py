@@ -37,8 +37,9 @@ import numpy as np
 
 from modelyard.errors import ModelLoadError
 from modelyard.extras import extra_for, lacking
-from modelyard.features import FeatureSchema
 from modelyard.inference.fetch import place
+from modelyard.inputs import InputKind, kind_from_meta
+from modelyard.inputs.tabular import FeatureSchema
 
 if TYPE_CHECKING:
     from modelyard.inference.compiling import Compiled
@@ -62,7 +63,7 @@ class Prepared:
     """A version in the cache: where its MLflow model is, and what ``meta.json`` says."""
 
     path: Path
-    features: tuple[str, ...]
+    inputs: InputKind[Any]  # the model's input kind, rebuilt from meta.json
     classes: tuple[Any, ...]
     flavor: str
     input_example: list[dict[str, float]]
@@ -83,9 +84,13 @@ def read_prepared(target: Path) -> Prepared | None:
         return None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         return None
+    try:
+        inputs = kind_from_meta(meta)
+    except ValueError as exc:
+        raise ModelLoadError(f"cannot read {target / PREPARED_DIR / META_FILE}: {exc}") from exc
     return Prepared(
         path=target,
-        features=tuple(meta["features"]),
+        inputs=inputs,
         classes=tuple(meta["classes"]),
         flavor=str(meta["flavor"]),
         input_example=list(meta["input_example"]),
@@ -231,7 +236,7 @@ def _meta(
     """The ``meta.json`` document that :func:`read_prepared` reads back."""
     return {
         "format": FORMAT,
-        "features": list(schema.names),
+        **schema.meta(),
         "classes": [_plain(c) for c in classes],
         "flavor": flavor,
         "input_example": example,

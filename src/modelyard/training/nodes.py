@@ -2,7 +2,7 @@
 
 Every node but the last two is a pure function of its inputs. ``log_training_run`` and
 ``register_model`` are the pipeline's only side effects: they write to the MLflow server.
-Features always go through :meth:`modelyard.features.FeatureSchema.frame_to_matrix`, the
+Features always go through :meth:`modelyard.inputs.tabular.FeatureSchema.frame_to_matrix`, the
 same function serving and the streaming worker use.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from modelyard.errors import ConfigError
-from modelyard.features import FeatureSchema
+from modelyard.inputs.tabular import FeatureSchema
 from modelyard.profile import compute_profile
 from modelyard.training import data as data_mod
 from modelyard.training.estimators import build_pipeline, skops_trusted_types

@@ -197,8 +197,8 @@ def _log_prepared(
     """
     from mlflow import MlflowClient
 
-    from modelyard.features import FeatureSchema
     from modelyard.inference.prepare import PREPARED_DIR, sklearn_prepared, write_prepared
+    from modelyard.inputs.tabular import FeatureSchema
 
     meta, onnx_bytes = sklearn_prepared(
         copy.deepcopy(model),

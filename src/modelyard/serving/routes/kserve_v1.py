@@ -8,11 +8,13 @@ or lists of values in feature order) answers ``{"predictions": [label, ...]}`` p
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.inputs.tabular import Records, Rows, TabularInput
 from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded
 from modelyard.serving.predicting import arrival, predict
@@ -27,9 +29,18 @@ from modelyard.serving.routes.docs import (
 )
 from modelyard.serving.routes.open_inference import render
 from modelyard.serving.state import serving_state
-from modelyard.serving.tabular import from_positional, from_records
 
 UNKNOWN_EXAMPLE = {"error": "name: unknown model 'roses'; this server serves 'iris'"}
+
+
+def instances(payload: Any) -> TabularInput:
+    """The layout of ``instances``: lists of values in feature order, or records."""
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise ApiError("bad_request", "the body must be an object with 'instances'")
+    data = payload["instances"]
+    if isinstance(data, list) and data and isinstance(data[0], list):
+        return Rows(data, "instances")
+    return Records(data, "instances")
 
 
 @guarded(render)
@@ -39,14 +50,7 @@ async def predict_v1(request: Request) -> Response:
         payload = await read_json(request, state.settings.max_body_bytes)
         state.check_name(request.path_params["name"])
         model = state.primary_model()
-        if not isinstance(payload, dict) or "instances" not in payload:
-            raise ApiError("bad_request", "the body must be an object with 'instances'")
-        instances = payload["instances"]
-        limit = state.settings.max_batch_rows
-        if isinstance(instances, list) and instances and isinstance(instances[0], list):
-            matrix = from_positional(model.schema, instances, limit, "instances")
-        else:
-            matrix = from_records(model.schema, instances, limit, "instances")
+        matrix = model.schema.validate(instances(payload), state.settings.max_batch_rows)
         result = await predict(state, model, matrix, token)
     return json_response(
         {

@@ -14,12 +14,11 @@ import io
 from importlib import metadata
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from modelyard.features import FeatureSchema
+from modelyard.inputs.tabular import Columns, Records, Rows, TabularInput
 from modelyard.serving.body import CSV, JSON, media_type, parse_json, read_body
 from modelyard.serving.errors import ApiError, guarded, protocol_status
 from modelyard.serving.predicting import arrival, predict
@@ -33,7 +32,6 @@ from modelyard.serving.routes.docs import (
     response,
 )
 from modelyard.serving.state import serving_state
-from modelyard.serving.tabular import from_columns, from_positional, from_records
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 REQUIRED = (
@@ -54,8 +52,8 @@ def render(error: ApiError) -> Response:
     )
 
 
-def json_matrix(schema: FeatureSchema, payload: Any, limit: int) -> np.ndarray:
-    """The matrix an MLflow scoring JSON document describes."""
+def json_inputs(payload: Any) -> TabularInput:
+    """The tabular layout an MLflow scoring JSON document holds."""
     if not isinstance(payload, dict):
         raise ApiError("bad_request", f"{REQUIRED}. Received {type(payload).__name__}.")
     present = [key for key in FORMATS if key in payload]
@@ -81,17 +79,17 @@ def json_matrix(schema: FeatureSchema, payload: Any, limit: int) -> np.ndarray:
             isinstance(columns, list) and all(isinstance(c, str) for c in columns)
         ):
             raise ApiError("bad_request", "'columns' must be a list of names", "columns")
-        return from_positional(schema, data["data"], limit, key, columns)
+        return Rows(data["data"], key, columns)
     if key == "dataframe_records":
-        return from_records(schema, data, limit, key)
+        return Records(data, key)
     if isinstance(data, dict):
-        return from_columns(schema, data, limit, key)
+        return Columns(data, key)
     if isinstance(data, list) and data and isinstance(data[0], list):
-        return from_positional(schema, data, limit, key)
-    return from_records(schema, data, limit, key)
+        return Rows(data, key)
+    return Records(data, key)
 
 
-def csv_matrix(schema: FeatureSchema, body: bytes, limit: int) -> np.ndarray:
+def csv_inputs(body: bytes) -> Rows:
     """A CSV document with a header row, as ``pandas.DataFrame.to_csv(index=False)`` writes."""
     try:
         text = body.decode("utf-8")
@@ -114,7 +112,7 @@ def csv_matrix(schema: FeatureSchema, body: bytes, limit: int) -> np.ndarray:
                 f"the header has {len(header)}",
             )
         values.append([_csv_number(cell) for cell in row])
-    return from_positional(schema, values, limit, "csv", header)
+    return Rows(values, "csv", header)
 
 
 def _csv_number(cell: str) -> Any:
@@ -134,11 +132,8 @@ async def invocations(request: Request) -> Response:
         mime = media_type(request.headers.get("content-type"), (CSV, JSON))
         body = await read_body(request, state.settings.max_body_bytes)
         model = state.primary_model()
-        limit = state.settings.max_batch_rows
-        if mime == CSV:
-            matrix = csv_matrix(model.schema, body, limit)
-        else:
-            matrix = json_matrix(model.schema, parse_json(body), limit)
+        inputs = csv_inputs(body) if mime == CSV else json_inputs(parse_json(body))
+        matrix = model.schema.validate(inputs, state.settings.max_batch_rows)
         result = await predict(state, model, matrix, token)
     return json_response(
         {"predictions": result.labels, "model": result.model_json()},

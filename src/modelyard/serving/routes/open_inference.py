@@ -22,9 +22,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import FeatureError
-from modelyard.features import FeatureSchema, to_number
 from modelyard.inference.model import LoadedModel
+from modelyard.inputs.tabular import Columns, Rows, TabularInput
 from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded, protocol_status, to_api_error
 from modelyard.serving.predicting import Prediction, arrival, predict
@@ -39,7 +38,6 @@ from modelyard.serving.routes.docs import (
     response,
 )
 from modelyard.serving.state import ServingState, serving_state
-from modelyard.serving.tabular import check_rows
 
 NUMERIC_TYPES = {
     "FP16",
@@ -112,51 +110,32 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
     return name, shape, datatype, flat
 
 
-def tensors_to_matrix(schema: FeatureSchema, inputs: Any, limit: int) -> np.ndarray:
-    """The matrix V2 ``inputs`` describe (one [rows, features] tensor, or one per feature)."""
+def tensor_inputs(names: tuple[str, ...], inputs: Any) -> TabularInput:
+    """The layout V2 ``inputs`` hold for features ``names``: one [rows, features] tensor
+    (positional rows), or one [rows] or [rows, 1] tensor per feature (columns)."""
     if not isinstance(inputs, list) or not inputs:
         raise bad("'inputs' must be a non-empty list of tensors")
     tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
-    width = len(schema.names)
-    if len(tensors) == 1 and not (width == 1 and tensors[0][0] == schema.names[0]):
+    width = len(names)
+    if len(tensors) == 1 and not (width == 1 and tensors[0][0] == names[0]):
         name, shape, _, flat = tensors[0]
         if len(shape) != 2 or shape[1] != width:
             raise bad(
-                f"input {name!r}: shape must be [rows, {width}] (features "
-                f"{list(schema.names)}), got {shape}"
+                f"input {name!r}: shape must be [rows, {width}] (features {list(names)}), "
+                f"got {shape}"
             )
-        check_rows(shape[0], limit, name)
-        matrix = np.empty((shape[0], width), dtype=np.float64)
-        values = matrix.reshape(-1)
-        for k, value in enumerate(flat):
-            values[k] = to_number(value, schema.names[k % width], k // width)
-        return matrix
-    by_name = {t[0]: t for t in tensors}
-    if len(by_name) != len(tensors):
+        return Rows([flat[i : i + width] for i in range(0, len(flat), width)], name)
+    columns = {t[0]: t[3] for t in tensors}
+    if len(columns) != len(tensors):
         raise bad("two inputs have the same name")
-    for name in by_name:
-        if name not in schema.index:
-            raise FeatureError(
-                f"unknown input; expected one tensor per feature "
-                f"{list(schema.names)} or one [rows, {width}] tensor",
-                name,
-            )
     rows = -1
-    for feature in schema.names:
-        if feature not in by_name:
-            raise FeatureError("required input tensor is missing", feature)
-        _, shape, _, flat = by_name[feature]
+    for name, shape, _, _ in tensors:
         if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-            raise bad(f"input {feature!r}: shape must be [rows] or [rows, 1], got {shape}")
+            raise bad(f"input {name!r}: shape must be [rows] or [rows, 1], got {shape}")
         if rows not in (-1, shape[0]):
-            raise bad(f"input {feature!r} has {shape[0]} rows, other inputs have {rows}")
+            raise bad(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
         rows = shape[0]
-    check_rows(rows, limit, "inputs")
-    matrix = np.empty((rows, width), dtype=np.float64)
-    for j, feature in enumerate(schema.names):
-        for i, value in enumerate(by_name[feature][3]):
-            matrix[i, j] = to_number(value, feature, i)
-    return matrix
+    return Columns(columns, "inputs", noun="input tensor")
 
 
 # --- outputs -----------------------------------------------------------------------------
@@ -310,9 +289,8 @@ async def infer(request: Request) -> Response:
             raise bad("the body must be a JSON object with 'inputs'")
         _, model = await _model(request)
         wanted = requested_outputs(payload)
-        matrix = tensors_to_matrix(
-            model.schema, payload.get("inputs"), state.settings.max_batch_rows
-        )
+        inputs = tensor_inputs(model.schema.names, payload.get("inputs"))
+        matrix = model.schema.validate(inputs, state.settings.max_batch_rows)
         prediction = await predict(state, model, matrix, token)
     body: dict[str, Any] = {
         "model_name": prediction.model.name,

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.inputs.tabular import Record, Records
 from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded, render_own
 from modelyard.serving.predicting import arrival, predict
@@ -27,7 +28,6 @@ from modelyard.serving.routes.docs import (
     json_body,
 )
 from modelyard.serving.state import serving_state
-from modelyard.serving.tabular import from_records
 
 ERROR_EXAMPLE = {
     "error": {
@@ -72,8 +72,8 @@ def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                         f"unexpected key {extra!r} beside 'records'",
                         str(extra),
                     )
-                matrix = from_records(
-                    model.schema, payload["records"], state.settings.max_batch_rows, "records"
+                matrix = model.schema.validate(
+                    Records(payload["records"], "records"), state.settings.max_batch_rows
                 )
                 result = await predict(state, model, matrix, token)
                 body: dict[str, Any] = {
@@ -86,7 +86,7 @@ def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                     "model": result.model_json(ref),
                 }
             else:
-                matrix = model.schema.row_to_vector(payload)[None, :]
+                matrix = model.schema.validate(Record(payload), 1)
                 result = await predict(state, model, matrix, token)
                 body = {
                     "label": result.labels[0],

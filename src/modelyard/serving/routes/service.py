@@ -43,7 +43,7 @@ async def info(request: Request) -> Response:
         "service": "modelyard prediction API",
         "ready": state.ready,
         "model": state.describe(state.primary),
-        "input_schema": primary.schema.as_json() if primary else None,
+        "input_schema": primary.schema.describe() if primary else None,
         "served": {
             path: state.describe(state.slots.slot(e.ref)) for path, e in state.endpoints.items()
         },

@@ -1,0 +1,388 @@
+"""The tabular input kind: named numeric features, and the one validator of their rules.
+
+A :class:`FeatureSchema` is compiled once (from the training frame, a logged model's
+signature or ``meta.json``). Protocols decode their layouts into one of :data:`TabularInput`
+— one :class:`Record`, :class:`Records` keyed by feature, positional :class:`Rows`, named
+:class:`Columns` — and :meth:`FeatureSchema.validate` turns it into the float64 matrix the
+model takes. The rules, the same for every layout: every feature present, no unknown one,
+each value a JSON number (not a boolean), finite and within float64's range; None (a JSON
+null, an empty CSV cell) is a missing value. Every failure is a
+:class:`~modelyard.errors.FeatureError` naming the field and row. Training's DataFrames go
+through :meth:`FeatureSchema.frame_to_matrix`, the streaming worker's stored rows through
+:meth:`FeatureSchema.partition`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from modelyard.errors import BatchTooLargeError, EmptyBatchError, FeatureError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TABULAR = "tabular"
+_NUMERIC_SPEC_TYPES = {"double", "float", "long", "integer"}
+# JSON numbers arrive as exactly these types; anything else (bool, str, None, a subclass)
+# takes the value-by-value path, which names the offending field.
+_PLAIN_NUMBERS = frozenset({float, int})
+
+
+# --- layouts: what the protocols decode their requests into ------------------------------
+# Plain (not frozen) slotted classes: one is made per request, and frozen ones cost twice as
+# much to make. Nothing changes them after they are made.
+@dataclass(slots=True)
+class Record:
+    """One object keyed by feature name: a single-row request."""
+
+    row: Any
+
+
+@dataclass(slots=True)
+class Records:
+    """A list of objects keyed by feature name; ``field`` is where the list stood."""
+
+    rows: Any
+    field: str
+
+
+@dataclass(slots=True)
+class Rows:
+    """A list of rows of values in ``columns`` order (default: the schema's order)."""
+
+    rows: Any
+    field: str
+    columns: Sequence[str] | None = None
+
+
+@dataclass(slots=True)
+class Columns:
+    """An object of column name → list of values; ``noun`` is what a column is called."""
+
+    columns: Any
+    field: str
+    noun: str = "feature"
+
+
+TabularInput = Record | Records | Rows | Columns
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Ordered numeric feature names; the model sees them as float64 columns in this order."""
+
+    names: tuple[str, ...]
+    kind: ClassVar[str] = TABULAR
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("a feature schema needs at least one feature")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"duplicate feature names in {self.names}")
+        object.__setattr__(self, "_index", {n: i for i, n in enumerate(self.names)})
+        getter = itemgetter(*self.names)
+        pick: Callable[[Any], tuple[Any, ...]] = (
+            (lambda row: (getter(row),)) if len(self.names) == 1 else getter
+        )
+        object.__setattr__(self, "_pick", pick)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return self._index  # type: ignore[attr-defined,no-any-return]
+
+    @classmethod
+    def from_signature(cls, signature: Any) -> FeatureSchema:
+        """Compile from an MLflow model signature whose inputs are named numeric columns."""
+        inputs = getattr(signature, "inputs", None)
+        if inputs is None:
+            raise ValueError("the model was logged without an input signature")
+        names: list[str] = []
+        for spec in inputs.inputs:
+            kind = str(getattr(spec, "type", "")).lower().split(".")[-1]
+            name = getattr(spec, "name", None)
+            if not name:
+                raise ValueError("the model's input signature has unnamed columns")
+            if kind not in _NUMERIC_SPEC_TYPES:
+                raise ValueError(f"feature {name!r} has type {kind!r}; only numbers are supported")
+            names.append(str(name))
+        return cls(tuple(names))
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> FeatureSchema:
+        return cls(tuple(str(n) for n in meta["features"]))
+
+    def meta(self) -> dict[str, Any]:
+        return {"input_kind": TABULAR, "features": list(self.names)}
+
+    def describe(self) -> dict[str, Any]:
+        """JSON Schema of one record, used in service info and OpenAPI examples."""
+        return {
+            "type": "object",
+            "required": list(self.names),
+            "properties": {n: {"type": "number"} for n in self.names},
+            "additionalProperties": False,
+        }
+
+    # --- the validator ---------------------------------------------------------------------
+    def validate(self, inputs: TabularInput, limit: int) -> np.ndarray:
+        """The (rows, features) float64 matrix of ``inputs``, or the error naming the problem."""
+        if type(inputs) is Record:  # the hot single-row path first
+            out = np.empty((1, len(self.names)), dtype=np.float64)
+            self._fill(out[0], inputs.row, None)
+            return out
+        if isinstance(inputs, Records):
+            return self._records(inputs, limit)
+        if isinstance(inputs, Rows):
+            return self._rows(inputs, limit)
+        if isinstance(inputs, Columns):
+            return self._columns(inputs, limit)
+        raise TypeError(f"not a tabular layout: {type(inputs).__name__}")
+
+    def rows_to_matrix(self, rows: Sequence[Any]) -> np.ndarray:
+        """A batch of records (no row limit) → an (n, features) float64 matrix."""
+        if len(rows) == 0:
+            raise EmptyBatchError("the batch is empty; send at least one record", field="records")
+        # One row is faster value by value than through numpy's whole-batch calls.
+        fast = self._fast_matrix(rows) if len(rows) > 1 else None
+        if fast is not None:
+            return fast
+        out = np.empty((len(rows), len(self.names)), dtype=np.float64)
+        for i, row in enumerate(rows):
+            self._fill(out[i], row, i)
+        return out
+
+    def partition(
+        self, rows: Sequence[Any]
+    ) -> tuple[np.ndarray, list[int], list[tuple[int, FeatureError]]]:
+        """Split a batch of records into its valid rows and its invalid ones.
+
+        Returns the matrix of the valid rows (in order), their positions in ``rows``, and
+        ``(position, error)`` for every invalid row (errors without a row number).
+        """
+        fast = self._fast_matrix(rows) if rows else None
+        if fast is not None:
+            return fast, list(range(len(rows))), []
+        out = np.empty((len(rows), len(self.names)), dtype=np.float64)
+        valid: list[int] = []
+        invalid: list[tuple[int, FeatureError]] = []
+        for i, row in enumerate(rows):
+            try:
+                self._fill(out[len(valid)], row, None)
+            except FeatureError as exc:
+                invalid.append((i, exc))
+            else:
+                valid.append(i)
+        return out[: len(valid)], valid, invalid
+
+    def validate_rows(self, rows: Iterable[Any]) -> list[FeatureError | None]:
+        """Check each record on its own: None where it is valid, the error where it is not."""
+        out: list[FeatureError | None] = []
+        buf = np.empty(len(self.names), dtype=np.float64)
+        for i, row in enumerate(rows):
+            try:
+                self._fill(buf, row, i)
+            except FeatureError as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+        return out
+
+    def frame_to_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """A DataFrame with (at least) the feature columns → the model's float64 matrix."""
+        missing = [n for n in self.names if n not in frame.columns]
+        if missing:
+            raise FeatureError("required feature is missing", field=missing[0])
+        matrix = np.empty((len(frame), len(self.names)), dtype=np.float64)
+        for j, name in enumerate(self.names):
+            column = frame[name]
+            if column.dtype.kind not in "fiu":
+                try:
+                    column = column.astype(np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise FeatureError("expected a number", field=name) from exc
+            matrix[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(matrix)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise FeatureError("expected a finite number", field=self.names[col], row=row)
+        return matrix
+
+    # --- one layout each -------------------------------------------------------------------
+    def _records(self, inputs: Records, limit: int) -> np.ndarray:
+        rows = inputs.rows
+        if not isinstance(rows, list):
+            raise FeatureError(f"expected a list of records, got {_kind(rows)}", inputs.field)
+        check_rows(len(rows), limit, inputs.field)
+        return self.rows_to_matrix(rows)
+
+    def _rows(self, inputs: Rows, limit: int) -> np.ndarray:
+        rows, field = inputs.rows, inputs.field
+        if not isinstance(rows, list):
+            raise FeatureError(f"expected a list of rows, got {_kind(rows)}", field)
+        check_rows(len(rows), limit, field)
+        names: Sequence[str] = self.names
+        order: list[int] | None = None  # None: the values come in the schema's order
+        if inputs.columns is not None:
+            names = list(inputs.columns)
+            order = self._column_order(names, field, "feature")
+            if order == list(range(len(order))):
+                order = None
+        width = len(names)
+        fast = _plain_rows(rows, width) if len(rows) > 1 else None
+        if fast is not None and order is None:
+            return fast
+        matrix = np.empty((len(rows), len(self.names)), dtype=np.float64)
+        if fast is not None:
+            matrix[:, order] = fast
+            return matrix
+        for i, row in enumerate(rows):
+            if not isinstance(row, list):
+                raise FeatureError(f"expected a list of {width} values, got {_kind(row)}", field, i)
+            if len(row) != width:
+                message = f"expected {width} values {list(names)}, got {len(row)}"
+                raise FeatureError(message, field, i)
+            out = matrix[i]
+            if order is None:
+                for j, value in enumerate(row):
+                    out[j] = to_number(value, names[j], i)
+            else:
+                for j, value in enumerate(row):
+                    out[order[j]] = to_number(value, names[j], i)
+        return matrix
+
+    def _columns(self, inputs: Columns, limit: int) -> np.ndarray:
+        columns, field = inputs.columns, inputs.field
+        if not isinstance(columns, Mapping):
+            raise FeatureError(f"expected an object of columns, got {_kind(columns)}", field)
+        order = self._column_order([str(k) for k in columns], field, inputs.noun)
+        lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+        if -1 in lengths:
+            bad = next(k for k, v in columns.items() if not isinstance(v, list))
+            raise FeatureError("expected a list of values for the column", field=str(bad))
+        if len(lengths) != 1:
+            raise FeatureError("columns have different lengths", field=field)
+        count = lengths.pop()
+        check_rows(count, limit, field)
+        matrix = np.empty((count, len(self.names)), dtype=np.float64)
+        fast = _plain_rows(list(columns.values()), count) if count > 1 else None
+        if fast is not None:
+            matrix[:, order] = fast.T
+            return matrix
+        for j, (name, values) in enumerate(columns.items()):
+            for i, value in enumerate(values):
+                matrix[i, order[j]] = to_number(value, str(name), i)
+        return matrix
+
+    def _column_order(self, names: list[str], field: str, noun: str) -> list[int]:
+        index = self.index
+        for name in names:
+            if name not in index:
+                raise FeatureError(f"unknown {noun}; expected only {list(self.names)}", name)
+        if len(set(names)) != len(names):
+            raise FeatureError(f"a {noun} is given twice", field=field)
+        for name in self.names:
+            if name not in names:
+                raise FeatureError(f"required {noun} is missing", field=name)
+        return [index[name] for name in names]
+
+    # --- records: the rules of one object ---------------------------------------------------
+    def _fast_matrix(self, rows: Sequence[Any]) -> np.ndarray | None:
+        """The whole batch at once when every record is plainly valid, else None.
+
+        None sends the caller to the record-by-record path, which finds and names the first
+        problem; this path only has to be right about batches with none.
+        """
+        width = len(self.names)
+        if not all(type(row) is dict and len(row) == width for row in rows):
+            return None
+        pick: Callable[[Any], tuple[Any, ...]] = self._pick  # type: ignore[attr-defined]
+        try:
+            values = list(itertools.chain.from_iterable(map(pick, rows)))
+        except KeyError:
+            return None
+        return plain_matrix(values, len(rows), width)
+
+    def _fill(self, out: np.ndarray, row: Any, row_index: int | None) -> None:
+        if not isinstance(row, Mapping):
+            raise FeatureError(
+                f"expected an object with the features {list(self.names)}, "
+                f"got {type(row).__name__}",
+                row=row_index,
+            )
+        if len(row) != len(self.names) or any(k not in self.index for k in row):
+            self._raise_key_error(row, row_index)
+        for name, value in row.items():
+            out[self.index[name]] = to_number(value, name, row_index)
+
+    def _raise_key_error(self, row: Mapping[str, Any], row_index: int | None) -> None:
+        for name in self.names:
+            if name not in row:
+                raise FeatureError("required feature is missing", field=name, row=row_index)
+        for key in row:
+            if key not in self.index:
+                raise FeatureError(
+                    f"unknown feature; expected only {list(self.names)}",
+                    field=str(key),
+                    row=row_index,
+                )
+
+
+def check_rows(count: int, limit: int, field: str) -> None:
+    """Refuse an empty batch and one over the row limit (``MODELYARD_MAX_BATCH_ROWS``)."""
+    if count == 0:
+        raise EmptyBatchError("the batch is empty; send at least one row", field=field)
+    if count > limit:
+        raise BatchTooLargeError(count, limit, field)
+
+
+def plain_matrix(values: list[Any], rows: int, width: int) -> np.ndarray | None:
+    """Row-major ``values`` as a (rows, width) float64 matrix, if all are plain finite numbers.
+
+    None when any value is not a JSON number as parsed (bool, str, None, ...), is not
+    finite or overflows float64: the caller's value-by-value path then names the problem.
+    """
+    if not set(map(type, values)) <= _PLAIN_NUMBERS:
+        return None
+    try:
+        matrix = np.fromiter(values, dtype=np.float64, count=len(values))
+    except OverflowError:
+        return None
+    return matrix.reshape(rows, width) if np.isfinite(matrix).all() else None
+
+
+def _plain_rows(rows: list[Any], width: int) -> np.ndarray | None:
+    """``rows`` as a float64 matrix when every row is a list of ``width`` plain finite numbers."""
+    if not all(type(row) is list and len(row) == width for row in rows):
+        return None
+    return plain_matrix(list(itertools.chain.from_iterable(rows)), len(rows), width)
+
+
+def to_number(value: Any, name: str, row: int | None) -> float:
+    """One input value as a finite float, or a FeatureError naming ``name`` and ``row``."""
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        raise FeatureError("expected a finite number", field=name, row=row)
+    if value is None:
+        raise FeatureError("the value is missing; send a number", field=name, row=row)
+    # bool is an int subclass: a JSON true is not a measurement.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FeatureError(f"expected a number, got {type(value).__name__}", field=name, row=row)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float64's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise FeatureError("expected a finite number", field=name, row=row)
+    return number
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
