@@ -13,11 +13,21 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelyard.config import Settings
-from support import MlflowServer, TrainedRegistry, free_port, modelyard_argv, running, service_env
+from support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    MlflowServer,
+    TrainedRegistry,
+    free_port,
+    modelyard_argv,
+    running,
+    service_env,
+)
 
 BASELINE = {"model": {"estimator": "logistic_regression"}}
 STRONGER = {"model": {"estimator": "random_forest"}}
@@ -29,6 +39,24 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, one for the whole session.
+
+    Playwright's sync API runs one event loop per thread: every browser test shares this one.
+    """
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="session")

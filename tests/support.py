@@ -19,6 +19,16 @@ import httpx
 from modelyard.extras import EXTRA_OF
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/ensure-test-services.sh installs it
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the dashboard tests: Debian's Chromium driven by Playwright, and the dashboard."""
+"""Fixtures of the dashboard tests: a Chromium tab (``chromium`` is shared) and the dashboard."""
 
 from __future__ import annotations
 
@@ -9,22 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS
-from playwright.sync_api import sync_playwright
 
 from support import free_port, modelyard_argv, running
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

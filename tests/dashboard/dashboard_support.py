@@ -7,19 +7,8 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \".*\", line \d+")
 
 

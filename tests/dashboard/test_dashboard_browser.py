@@ -90,7 +90,7 @@ def live_stack(
         MODELYARD_WORKER_MONITOR_SECONDS=1,
         MODELYARD_WORKER_POLL_SECONDS=0.2,
         MODELYARD_QUALITY_WINDOW=100,
-        MODELYARD_DRIFT_WINDOW=50,
+        MODELYARD_DRIFT_WINDOW=STREAM_ROWS,
     )
     _run(modelyard_argv("db", "upgrade"), env)
     metrics = f"http://127.0.0.1:{env['MODELYARD_WORKER_METRICS_PORT']}/metrics"
@@ -181,7 +181,7 @@ def test_live_page_shows_the_database_and_the_registry(
     threshold = next(t for t in drift if t["name"] == "alert threshold")
     assert threshold["y"][-1] == pytest.approx(in_force)
     distribution = eventually(lambda: plot_data(page, "distribution-chart"))
-    assert [t["name"] for t in distribution] == ["training", "recent (50 rows)"]
+    assert [t["name"] for t in distribution] == ["training", f"recent ({STREAM_ROWS} rows)"]
 
     # --- models: every registered version with its metrics, aliases and run link ----------
     registry = Registry(live_stack.registry.tracking_uri, live_stack.registry.model_name)

@@ -8,18 +8,14 @@ a machine without internet, so a page that fetches its scripts from a CDN stays 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import sync_playwright
 from serving_support import no_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 # What a page needs to work; ReDoc's footer also shows its vendor's logo from the web, an
 # image whose absence offline loses nothing.
 NEEDED = {"document", "script", "stylesheet", "font", "fetch", "xhr"}
@@ -33,11 +29,9 @@ def docs_api(api_factory: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def offline_page(docs_api: Any) -> Iterator[tuple[Any, list[str]]]:
+def offline_page(docs_api: Any, chromium: Any) -> Iterator[tuple[Any, list[str]]]:
     """A Chromium tab that can reach only the API; the list collects the scripts, styles and
     data it was refused."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
     refused: list[str] = []
     api_host = urlsplit(docs_api.url).netloc
 
@@ -49,16 +43,14 @@ def offline_page(docs_api: Any) -> Iterator[tuple[Any, list[str]]]:
                 refused.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1440, "height": 900})
-            context.route("**/*", only_the_api)
-            tab = context.new_page()
-            tab.set_default_timeout(30_000)
-            yield tab, refused
-        finally:
-            browser.close()
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        context.route("**/*", only_the_api)
+        tab = context.new_page()
+        tab.set_default_timeout(30_000)
+        yield tab, refused
+    finally:
+        context.close()
 
 
 def test_swagger_ui_lists_the_operations_offline(docs_api: Any, offline_page: Any) -> None:

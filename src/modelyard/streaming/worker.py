@@ -117,6 +117,7 @@ class Worker:
         self._next_summary = time.monotonic() + options.log_seconds
         self._accuracy: float | None = None
         self._worst_drift: Drift | None = None
+        self._window_too_small: set[str] = set()  # features already warned about
         self._alerts: set[str] = set()
         self._failure_level: Level = "green"
 
@@ -323,6 +324,15 @@ class Worker:
         threshold = self.options.drift_threshold
         for name, feature in profile.features.items():
             needed = min_window(feature)
+            if needed > self.options.drift_window and name not in self._window_too_small:
+                self._window_too_small.add(name)
+                log.warning(
+                    "drift of %s is not measured: PSI on its bins needs %d recent rows, "
+                    "MODELYARD_DRIFT_WINDOW is %d",
+                    name,
+                    needed,
+                    self.options.drift_window,
+                )
             if len(rows) < needed:
                 continue  # too few rows yet for PSI to tell drift from chance
             values = np.asarray(
