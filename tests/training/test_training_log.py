@@ -36,3 +36,6 @@ def test_a_training_run_logs_one_line_per_step(mlflow_server: MlflowServer, tmp_
     total = int(steps[0].split("step 1/")[1].split(":")[0])
     assert len(steps) == total  # one line per node, no more
     assert not any("kedro.runner" in line or "kedro.io" in line for line in log.splitlines())
+    # MLflow's own prints and INFO lines repeat what the run logs once
+    for noise in ("View run", "View experiment", "Created version", "mlflow.utils", "pip version"):
+        assert noise not in log, noise

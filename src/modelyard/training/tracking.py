@@ -6,12 +6,15 @@ server stores the artifacts (``--serve-artifacts``), so training needs no shared
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import io
 import logging
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +120,25 @@ def _use_server(tracking_uri: str) -> None:
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    # MLflow's INFO lines (waiting on a version, the uv project it found) repeat what this
+    # module logs; its warning that the venv has no pip concerns conda.yaml, which we do not use
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+
+
+@contextmanager
+def _mlflow_prints_to_debug() -> Iterator[None]:
+    """Keep what MLflow writes straight to stdout/stderr ("🏃 View run ...", "Created version
+    ...") out of the service's output: this module logs the same events once, as log lines.
+    Our own log handler holds the real stderr, so log records still reach it."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        for line in (out.getvalue() + err.getvalue()).splitlines():
+            if line.strip():
+                log.debug("mlflow: %s", line.strip())
 
 
 def log_run(
@@ -143,7 +165,7 @@ def log_run(
     example = pd.DataFrame(matrix_example[:INPUT_EXAMPLE_ROWS], columns=list(features))
     try:
         exp = mlflow.set_experiment(experiment)
-        with mlflow.start_run(experiment_id=exp.experiment_id) as run:
+        with _mlflow_prints_to_debug(), mlflow.start_run(experiment_id=exp.experiment_id) as run:
             mlflow.log_params({k: _param_value(v) for k, v in params.items()})
             mlflow.log_metrics(dict(metrics))
             with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
@@ -236,7 +258,8 @@ def register_version(
     target.registry()  # applies the HTTP retry policy to MLflow's client
     _use_server(target.tracking_uri)
     try:
-        mv = mlflow.register_model(run.model_uri, target.model_name, tags=dict(tags))
+        with _mlflow_prints_to_debug():
+            mv = mlflow.register_model(run.model_uri, target.model_name, tags=dict(tags))
     except Exception as exc:
         raise RegistryError(f"registering {target.model_name!r} failed: {exc}") from exc
     version = str(mv.version)
