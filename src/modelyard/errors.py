@@ -41,6 +41,39 @@ class ModelNotFoundError(RegistryError):
         super().__init__(f"{message}: {detail}" if detail else message)
 
 
+class UnknownModelError(ModelyardError):
+    """A request names a model this server does not serve."""
+
+    field = "name"
+
+    def __init__(self, name: str, served: str) -> None:
+        self.name = name
+        self.served = served
+        super().__init__(f"unknown model {name!r}; this server serves {served!r}")
+
+
+class ModelNotReadyError(ModelyardError):
+    """The model a binding names is not loaded yet (or failed to load so far)."""
+
+    field = "version"
+
+    def __init__(self, name: str, ref: str, detail: str | None = None) -> None:
+        self.name = name
+        self.ref = ref
+        suffix = f": {detail}" if detail else ""
+        super().__init__(f"model {name}@{ref} is not loaded yet{suffix}")
+
+
+class TooManyModelsError(ModelyardError):
+    """Loading one more model reference would pass the limit of one process."""
+
+    field = "version"
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(f"this server already holds {count} model references")
+
+
 class ModelLoadError(ModelyardError):
     """A registered model version could not be loaded or warmed up."""
 

@@ -11,8 +11,8 @@ from serving_models import IRIS, SCHEMA, iris_model
 from modelyard.errors import BatchTooLargeError, EmptyBatchError, FeatureError
 from modelyard.inputs.tabular import Columns, Records, Rows
 from modelyard.serving.body import CSV, JSON, media_type, parse_json
+from modelyard.serving.engine import Prediction
 from modelyard.serving.errors import ApiError, known_error
-from modelyard.serving.predicting import Prediction
 from modelyard.serving.routes import kserve_v1, mlflow_scoring, open_inference
 
 ROW = [5.1, 3.5, 1.4, 0.2]

@@ -26,6 +26,7 @@ from modelyard.config import Settings
 from modelyard.inference.model import load_version
 from modelyard.inference.watcher import VersionLoader
 from modelyard.registry import Registry
+from modelyard.serving.engine import Predictor
 from modelyard.serving.errors import ApiError, internal_error, render_own
 from modelyard.serving.metrics import MetricsMiddleware
 from modelyard.serving.routes import (
@@ -36,7 +37,6 @@ from modelyard.serving.routes import (
     predict,
     service,
 )
-from modelyard.serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ def create_app(
     settings: Settings, registry: Registry | None = None, loader: VersionLoader = load_version
 ) -> FastAPI:
     """The API for ``settings``; models load in the lifespan (with ``loader``), never here."""
-    state = ServingState(settings, registry, loader)
+    engine = Predictor(settings, registry, loader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await state.start()
+        await engine.start()
         log.info(
             "API starting: model %s, /predict=%s /v1/predict=%s /v2/predict=%s",
             settings.model_name,
@@ -74,7 +74,7 @@ def create_app(
         try:
             yield
         finally:
-            await state.stop()
+            await engine.stop()
             log.info("API stopped")
 
     # FastAPIOffline: FastAPI whose /docs (Swagger UI) and /redoc load their scripts and styles
@@ -89,7 +89,7 @@ def create_app(
         # only add work to every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.serving = state
+    app.state.serving = engine
     # Prediction routes first: the router tries routes in order, and they are the hot ones.
     predict.register(app)
     mlflow_scoring.register(app)
@@ -102,7 +102,7 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _server_error)
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=engine.metrics)
     return app
 
 

@@ -1,7 +1,8 @@
 """The API's errors: a code per kind of refusal, and one table from code to HTTP status.
 
-Route code raises :class:`ApiError` with a code of :data:`STATUS`, or lets a domain error
-through (a :class:`~modelyard.errors.FeatureError`, a registry error, ...), which
+Protocol code raises :class:`ApiError` with a code of :data:`STATUS` for what it decodes;
+the engine raises domain errors only (a :class:`~modelyard.errors.FeatureError`, an unknown
+or not-ready model, a registry error, ...), which
 :data:`DOMAIN_CODES` gives its code. Each protocol renders (code, message, field) in its own
 shape (``render_own`` here, the others beside their routes). An exception nothing here
 expects is a server bug, not the client's: it answers 500 with a generic message, and its
@@ -25,8 +26,11 @@ from modelyard.errors import (
     EmptyBatchError,
     FeatureError,
     ModelNotFoundError,
+    ModelNotReadyError,
     ModelyardError,
     RegistryUnavailableError,
+    TooManyModelsError,
+    UnknownModelError,
 )
 from modelyard.serving.metrics import route_template
 from modelyard.serving.responses import json_response
@@ -80,6 +84,9 @@ DOMAIN_CODES: tuple[tuple[type[Exception], Code], ...] = (
     (EmptyBatchError, "empty_batch"),
     (FeatureError, "invalid_feature"),
     (ModelNotFoundError, "model_not_found"),
+    (UnknownModelError, "model_not_found"),
+    (ModelNotReadyError, "model_not_ready"),
+    (TooManyModelsError, "too_many_models"),
     (RegistryUnavailableError, "registry_unavailable"),
     (ModelyardError, "model_unavailable"),
 )
@@ -138,6 +145,8 @@ def known_error(exc: BaseException) -> ApiError | None:
                 return ApiError(code, str(exc), exc.field, exc.row, names_field=True)
             if isinstance(exc, ModelNotFoundError):
                 return ApiError(code, str(exc), "version", names_field=True)
+            if isinstance(exc, UnknownModelError | ModelNotReadyError | TooManyModelsError):
+                return ApiError(code, str(exc), exc.field)
             return ApiError(code, str(exc))
     return None
 

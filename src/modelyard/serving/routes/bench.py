@@ -16,7 +16,7 @@ from modelyard.serving.body import read_body
 from modelyard.serving.errors import guarded, render_own
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import IRIS_ROW, json_body
-from modelyard.serving.state import serving_state
+from modelyard.serving.state import predictor
 
 CONSTANT = {"label": "setosa", "probabilities": {"setosa": 1.0}, "model": {"name": "constant"}}
 
@@ -28,7 +28,7 @@ async def constant_get(request: Request) -> Response:
 
 @guarded(render_own)
 async def constant_post(request: Request) -> Response:
-    await read_body(request, serving_state(request).settings.max_body_bytes)
+    await read_body(request, predictor(request).settings.max_body_bytes)
     return json_response(CONSTANT)
 
 

@@ -17,7 +17,6 @@ from starlette.responses import Response
 from modelyard.inputs.tabular import Records, Rows, TabularInput
 from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded
-from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import (
     IRIS_ROW,
@@ -28,7 +27,7 @@ from modelyard.serving.routes.docs import (
     path_parameters,
 )
 from modelyard.serving.routes.open_inference import render
-from modelyard.serving.state import serving_state
+from modelyard.serving.state import predictor
 
 UNKNOWN_EXAMPLE = {"error": "name: unknown model 'roses'; this server serves 'iris'"}
 
@@ -45,13 +44,11 @@ def instances(payload: Any) -> TabularInput:
 
 @guarded(render)
 async def predict_v1(request: Request) -> Response:
-    state = serving_state(request)
-    with arrival(state) as token:
-        payload = await read_json(request, state.settings.max_body_bytes)
-        state.check_name(request.path_params["name"])
-        model = state.primary_model()
-        matrix = model.schema.validate(instances(payload), state.settings.max_batch_rows)
-        result = await predict(state, model, matrix, token)
+    engine = predictor(request)
+    with engine.arrival() as token:
+        payload = await read_json(request, engine.settings.max_body_bytes)
+        engine.check_name(request.path_params["name"])
+        result = await engine.predict(engine.settings.model_ref, instances(payload), token)
     return json_response(
         {
             "predictions": result.labels,
@@ -64,10 +61,10 @@ async def predict_v1(request: Request) -> Response:
 
 @guarded(render)
 async def model_status(request: Request) -> Response:
-    state = serving_state(request)
+    engine = predictor(request)
     name = request.path_params["name"]
-    state.check_name(name)
-    model = state.primary.current
+    engine.check_name(name)
+    model = engine.primary.current
     return json_response(
         {"name": name, "ready": model is not None},
         version=model.version if model else None,
@@ -76,7 +73,7 @@ async def model_status(request: Request) -> Response:
 
 @guarded(render)
 async def models(request: Request) -> Response:
-    return json_response({"models": [serving_state(request).settings.model_name]})
+    return json_response({"models": [predictor(request).settings.model_name]})
 
 
 def register(app: FastAPI) -> None:

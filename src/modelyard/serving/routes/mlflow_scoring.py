@@ -21,7 +21,6 @@ from starlette.responses import PlainTextResponse, Response
 from modelyard.inputs.tabular import Columns, Records, Rows, TabularInput
 from modelyard.serving.body import CSV, JSON, media_type, parse_json, read_body
 from modelyard.serving.errors import ApiError, guarded, protocol_status
-from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import VERSION_HEADER, json_response
 from modelyard.serving.routes.docs import (
     IRIS_COLUMNS,
@@ -31,7 +30,7 @@ from modelyard.serving.routes.docs import (
     error_responses,
     response,
 )
-from modelyard.serving.state import serving_state
+from modelyard.serving.state import predictor
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 REQUIRED = (
@@ -127,14 +126,13 @@ def _csv_number(cell: str) -> Any:
 
 @guarded(render)
 async def invocations(request: Request) -> Response:
-    state = serving_state(request)
-    with arrival(state) as token:
+    engine = predictor(request)
+    with engine.arrival() as token:
         mime = media_type(request.headers.get("content-type"), (CSV, JSON))
-        body = await read_body(request, state.settings.max_body_bytes)
-        model = state.primary_model()
+        body = await read_body(request, engine.settings.max_body_bytes)
+        model = engine.primary_model()
         inputs = csv_inputs(body) if mime == CSV else json_inputs(parse_json(body))
-        matrix = model.schema.validate(inputs, state.settings.max_batch_rows)
-        result = await predict(state, model, matrix, token)
+        result = await engine.run(model, inputs, token)
     return json_response(
         {"predictions": result.labels, "model": result.model_json()},
         version=result.model.version,
@@ -143,15 +141,15 @@ async def invocations(request: Request) -> Response:
 
 @guarded(render)
 async def ping(request: Request) -> Response:
-    state = serving_state(request)
-    model = state.primary_model()
+    engine = predictor(request)
+    model = engine.primary_model()
     return Response("\n", media_type=TEXT, headers={VERSION_HEADER: model.version})
 
 
 @guarded(render)
 async def version(request: Request) -> Response:
-    state = serving_state(request)
-    model = state.primary.current
+    engine = predictor(request)
+    model = engine.primary.current
     headers = {VERSION_HEADER: model.version} if model else None
     return Response(_mlflow_version(), media_type=TEXT, headers=headers)
 

@@ -25,8 +25,8 @@ from starlette.responses import Response
 from modelyard.inference.model import LoadedModel
 from modelyard.inputs.tabular import Columns, Rows, TabularInput
 from modelyard.serving.body import read_json
+from modelyard.serving.engine import Prediction, Predictor
 from modelyard.serving.errors import ApiError, guarded, protocol_status, to_api_error
-from modelyard.serving.predicting import Prediction, arrival, predict
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import (
     IRIS_COLUMNS,
@@ -37,7 +37,7 @@ from modelyard.serving.routes.docs import (
     path_parameters,
     response,
 )
-from modelyard.serving.state import ServingState, serving_state
+from modelyard.serving.state import predictor
 
 NUMERIC_TYPES = {
     "FP16",
@@ -209,8 +209,8 @@ def build_outputs(
 
 
 # --- metadata ----------------------------------------------------------------------------
-def model_metadata(state: ServingState, model: LoadedModel) -> dict[str, Any]:
-    versions = sorted(state.slots.loaded(), key=int)
+def model_metadata(engine: Predictor, model: LoadedModel) -> dict[str, Any]:
+    versions = engine.versions()
     classes = [str(c) for c in model.classes]
     return {
         "name": model.name,
@@ -230,13 +230,13 @@ def model_metadata(state: ServingState, model: LoadedModel) -> dict[str, Any]:
     }
 
 
-async def _model(request: Request) -> tuple[ServingState, LoadedModel]:
-    state = serving_state(request)
-    state.check_name(request.path_params["name"])
+async def _model(request: Request) -> tuple[Predictor, LoadedModel]:
+    engine = predictor(request)
+    engine.check_name(request.path_params["name"])
     version = request.path_params.get("version")
     if version is None:
-        return state, state.primary_model()
-    return state, await state.model_for(version)
+        return engine, engine.primary_model()
+    return engine, await engine.model_for(version)
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -247,7 +247,7 @@ async def live(request: Request) -> Response:
 
 @guarded(render)
 async def server_ready(request: Request) -> Response:
-    ready = serving_state(request).ready
+    ready = predictor(request).ready
     return json_response({"ready": ready}, 200 if ready else 400)
 
 
@@ -264,8 +264,8 @@ async def server_metadata(request: Request) -> Response:
 
 @guarded(render)
 async def metadata(request: Request) -> Response:
-    state, model = await _model(request)
-    return json_response(model_metadata(state, model), version=model.version)
+    engine, model = await _model(request)
+    return json_response(model_metadata(engine, model), version=model.version)
 
 
 async def model_ready(request: Request) -> Response:
@@ -282,16 +282,15 @@ async def model_ready(request: Request) -> Response:
 
 @guarded(render)
 async def infer(request: Request) -> Response:
-    state = serving_state(request)
-    with arrival(state) as token:
-        payload = await read_json(request, state.settings.max_body_bytes)
+    engine = predictor(request)
+    with engine.arrival() as token:
+        payload = await read_json(request, engine.settings.max_body_bytes)
         if not isinstance(payload, dict):
             raise bad("the body must be a JSON object with 'inputs'")
         _, model = await _model(request)
         wanted = requested_outputs(payload)
         inputs = tensor_inputs(model.schema.names, payload.get("inputs"))
-        matrix = model.schema.validate(inputs, state.settings.max_batch_rows)
-        prediction = await predict(state, model, matrix, token)
+        prediction = await engine.run(model, inputs, token)
     body: dict[str, Any] = {
         "model_name": prediction.model.name,
         "model_version": prediction.model.version,

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from modelyard.inputs.tabular import Record, Records
 from modelyard.serving.body import read_json
 from modelyard.serving.errors import ApiError, guarded, render_own
-from modelyard.serving.predicting import arrival, predict
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import (
     IRIS_ROW,
@@ -27,7 +26,7 @@ from modelyard.serving.routes.docs import (
     error_responses,
     json_body,
 )
-from modelyard.serving.state import serving_state
+from modelyard.serving.state import predictor
 
 ERROR_EXAMPLE = {
     "error": {
@@ -59,11 +58,11 @@ BATCH_EXAMPLE = {
 def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
     @guarded(render_own)
     async def endpoint(request: Request) -> Response:
-        state = serving_state(request)
-        with arrival(state) as token:
-            payload = await read_json(request, state.settings.max_body_bytes)
-            model = state.endpoint_model(path)
-            ref = state.endpoints[path].ref
+        engine = predictor(request)
+        with engine.arrival() as token:
+            payload = await read_json(request, engine.settings.max_body_bytes)
+            ref = engine.endpoints[path]
+            model = engine.model(ref)
             if isinstance(payload, dict) and "records" in payload:
                 if len(payload) != 1:
                     extra = next(k for k in payload if k != "records")
@@ -72,10 +71,7 @@ def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                         f"unexpected key {extra!r} beside 'records'",
                         str(extra),
                     )
-                matrix = model.schema.validate(
-                    Records(payload["records"], "records"), state.settings.max_batch_rows
-                )
-                result = await predict(state, model, matrix, token)
+                result = await engine.run(model, Records(payload["records"], "records"), token)
                 body: dict[str, Any] = {
                     "predictions": [
                         {"label": label, "probabilities": probabilities}
@@ -86,8 +82,7 @@ def _endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                     "model": result.model_json(ref),
                 }
             else:
-                matrix = model.schema.validate(Record(payload), 1)
-                result = await predict(state, model, matrix, token)
+                result = await engine.run(model, Record(payload), token, limit=1)
                 body = {
                     "label": result.labels[0],
                     "probabilities": result.probability_maps()[0],

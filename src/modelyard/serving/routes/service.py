@@ -10,11 +10,12 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from modelyard.serving.engine import Predictor
 from modelyard.serving.errors import ApiError, guarded, render_own
 from modelyard.serving.metrics import CONTENT_TYPE
 from modelyard.serving.responses import json_response
 from modelyard.serving.routes.docs import OWN_ERROR, error_responses, response
-from modelyard.serving.state import ServingState, serving_state
+from modelyard.serving.state import predictor
 
 JSON = "application/json"
 NOT_READY = {"type": "object", "required": ["ready"], "properties": {"ready": {"const": False}}}
@@ -37,16 +38,11 @@ def _endpoints(app: FastAPI) -> list[dict[str, Any]]:
 
 @guarded(render_own)
 async def info(request: Request) -> Response:
-    state = serving_state(request)
-    primary = state.primary.current
+    engine = predictor(request)
+    primary = engine.primary.current
     body: dict[str, Any] = {
         "service": "modelyard prediction API",
-        "ready": state.ready,
-        "model": state.describe(state.primary),
-        "input_schema": primary.schema.describe() if primary else None,
-        "served": {
-            path: state.describe(state.slots.slot(e.ref)) for path, e in state.endpoints.items()
-        },
+        **engine.service_info(),
         "endpoints": _endpoints(request.app),
     }
     return json_response(body, version=primary.version if primary else None)
@@ -59,25 +55,22 @@ async def health(request: Request) -> Response:
 
 @guarded(render_own)
 async def ready(request: Request) -> Response:
-    state = serving_state(request)
-    body = {
-        "ready": state.ready,
-        "models": {slot.ref: state.describe(slot) for slot in state.configured},
-    }
-    primary = state.primary.current
+    engine = predictor(request)
+    body = engine.readiness()
+    primary = engine.primary.current
     return json_response(
-        body, 200 if state.ready else 503, version=primary.version if primary else None
+        body, 200 if engine.ready else 503, version=primary.version if primary else None
     )
 
 
 @guarded(render_own)
 async def metrics(request: Request) -> Response:
-    return Response(serving_state(request).metrics.render(), media_type=CONTENT_TYPE)
+    return Response(predictor(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
-def check_admin(state: ServingState, request: Request) -> None:
+def check_admin(engine: Predictor, request: Request) -> None:
     """Require the admin key (X-Admin-Key or Bearer) when one is configured."""
-    expected = state.settings.admin_key_value
+    expected = engine.settings.admin_key_value
     if not expected:
         return
     given = request.headers.get("x-admin-key")
@@ -92,10 +85,10 @@ def check_admin(state: ServingState, request: Request) -> None:
 
 @guarded(render_own)
 async def reload(request: Request) -> Response:
-    state = serving_state(request)
-    check_admin(state, request)
-    body = await state.reload()
-    primary = state.primary.current
+    engine = predictor(request)
+    check_admin(engine, request)
+    body = await engine.reload()
+    primary = engine.primary.current
     return json_response(body, version=primary.version if primary else None)
 
 
