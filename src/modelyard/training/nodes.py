@@ -21,7 +21,7 @@ from modelyard.inputs.tabular import FeatureSchema
 from modelyard.profile import compute_profile
 from modelyard.training import data as data_mod
 from modelyard.training.estimators import build_pipeline, skops_trusted_types
-from modelyard.training.identity import DataIdentity, identify
+from modelyard.training.identity import DataIdentity
 from modelyard.training.naming import choose_model_name
 from modelyard.training.promotion import PromotionRule, check_metric, decide
 from modelyard.training.tracking import TrackingTarget, log_run, register_version
@@ -85,17 +85,6 @@ def split_dataset(
         stratify=labels if split.get("stratify", True) else None,
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def identify_data(
-    dataset: pd.DataFrame,
-    features: list[str],
-    target: str,
-    data: Mapping[str, Any],
-    split: Mapping[str, Any],
-) -> dict[str, str]:
-    """Input schema, labels and held-out fingerprint, recorded on the version for promotion."""
-    return identify(dataset, features, target, data, split)
 
 
 # --- model ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from modelyard.training import nodes
+from modelyard.training import identity, nodes
 
 TARGET = "params:data.target"
 
@@ -25,7 +25,7 @@ def create_pipeline() -> Pipeline:
                 name="validate",
             ),
             node(
-                nodes.identify_data,
+                identity.identify,
                 ["dataset", "feature_names", TARGET, "params:data", "params:split"],
                 "data_identity",
                 name="identify",
