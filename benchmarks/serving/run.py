@@ -1,7 +1,7 @@
 """Serving benchmark: modelyard against `mlflow models serve`, side by side, in one run.
 
-    uv run python benchmarks/serving/run.py            # full run, writes RESULTS.md
-    uv run python benchmarks/serving/run.py --duration 3 --warmup 1 --output /tmp/r.md
+    .venv/bin/python benchmarks/serving/run.py --baseline REV   # full run, writes RESULTS.md
+    .venv/bin/python benchmarks/serving/run.py --duration 3 --warmup 1 --output /tmp/r.md
 
 See README.md next to this file for what it measures and how.
 """
@@ -24,7 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mlflow.artifacts
-from harness import report
+from harness import limit_app, report
+from harness.baseline import Baseline, export
 from harness.load import LoadResult, Request, run_wrk
 from harness.models import MODEL_NAME, Registered, register_all
 from harness.payloads import (
@@ -35,10 +36,29 @@ from harness.payloads import (
     predict_body,
     write_payload,
 )
-from harness.procs import RssSampler, Server, tree_memory, tree_rss_mb, wait_idle, wait_until
-from harness.report import OUR_CONST, OUR_INV, OUR_PREDICT, PEER_INV, PEER_PING
+from harness.procs import (
+    Pinning,
+    RssSampler,
+    Server,
+    tree_cpus,
+    tree_memory,
+    tree_rss_mb,
+    wait_idle,
+    wait_until,
+)
+from harness.report import (
+    LIMIT,
+    OUR_CONST,
+    OUR_INV,
+    OUR_PREDICT,
+    PEER_INV,
+    PEER_PING,
+    before_label,
+)
 from harness.servers import (
+    imported_from,
     openapi_paths,
+    start_limit,
     start_modelyard,
     start_peer,
     start_tracking,
@@ -91,10 +111,29 @@ class Run:
     notes: list[str] = field(default_factory=list)
     active: list[Server] = field(default_factory=list)  # servers that must be idle per cell
     loadavg: list[float] = field(default_factory=list)  # at the start and at the end
+    pinning: Pinning = field(default_factory=Pinning)
+    cpus_seen: dict[str, list[int]] = field(default_factory=dict)  # server -> its tree's CPUs
+    usable_cpus: list[int] = field(default_factory=lambda: sorted(os.sched_getaffinity(0)))
+    baseline: Baseline | None = None
+    head_module: Path | None = None  # where HEAD's servers import modelyard from
 
     @property
     def concurrencies(self) -> list[int]:
         return [int(c) for c in self.args.concurrency.split(",")]
+
+
+@dataclass
+class Fleet:
+    """The servers one model phase keeps running and drives with load."""
+
+    peer: Server
+    ours: Server
+    limit: Server
+    base: Server | None = None  # modelyard at the --baseline revision
+
+    @property
+    def all(self) -> list[Server]:
+        return [s for s in (self.peer, self.ours, self.base, self.limit) if s is not None]
 
 
 @dataclass
@@ -121,7 +160,7 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk cell")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per cell")
     parser.add_argument("--concurrency", default="1,8,64", help="wrk connections, comma list")
     parser.add_argument("--batch-rows", type=int, default=1000, help="rows per batch request")
@@ -134,6 +173,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time `mlflow models serve` cold start from a local copy of the model",
     )
     parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also serve this git revision's src/ and compare it cell by cell (before/after)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the servers to one CPU and wrk to another",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args(argv)
@@ -144,13 +193,14 @@ def run_cell(run: Run, model: str, rows: int, concurrency: int, target: Target) 
     servers = {s.pid for s in run.active if s.proc.poll() is None} | {target.server.pid}
     settle = wait_idle(sorted(servers))
     loadavg = os.getloadavg()[0]
+    cpus = run.pinning.load
     if run.args.warmup > 0:
-        run_wrk(target.request, concurrency, run.args.warmup, run.args.timeout)
+        run_wrk(target.request, concurrency, run.args.warmup, run.args.timeout, cpus=cpus)
     with RssSampler(target.server.pid) as rss:
-        load = run_wrk(target.request, concurrency, run.args.duration, run.args.timeout)
+        load = run_wrk(target.request, concurrency, run.args.duration, run.args.timeout, cpus=cpus)
     cell = Cell(model, rows, concurrency, target.label, load, rss.peak, loadavg, settle)
     log(
-        f"  {model:7} rows={rows:<5} c={concurrency:<3} {target.label:30} "
+        f"  {model:7} rows={rows:<5} c={concurrency:<3} {target.label:32} "
         f"{load.rps:9.1f} req/s  p50 {load.p50_ms:8.2f} ms  p99 {load.p99_ms:8.2f} ms  "
         f"err {load.errors}  rss {rss.peak:5.0f} MB  load {loadavg:.1f}"
     )
@@ -232,56 +282,95 @@ def make_payloads(
 def start_servers(run: Run, phase: Phase, stack: ExitStack) -> tuple[Server, Server]:
     """Cold starts one at a time; returns the peer and modelyard left running for the load."""
     model, uri = phase.model, f"models:/{MODEL_NAME}/{phase.model.version}"
+    cpus = run.pinning.servers
     if run.args.peer_local:
         local_copy = phase.work / "peer-local" / model.key
         mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(local_copy))
-        with start_peer(str(local_copy), phase.tracking_uri, phase.work, f"{model.key}-local") as s:
+        with start_peer(
+            str(local_copy), phase.tracking_uri, phase.work, f"{model.key}-local", cpus
+        ) as s:
             cold_start(run, phase, s, "local folder")
-    peer = stack.enter_context(start_peer(uri, phase.tracking_uri, phase.work, model.key))
+    peer = stack.enter_context(start_peer(uri, phase.tracking_uri, phase.work, model.key, cpus))
     cold_start(run, phase, peer, "from the registry")
     with start_modelyard(
-        model.version, phase.tracking_uri, phase.home, phase.work, f"{model.key}-first"
+        model.version, phase.tracking_uri, phase.home, phase.work, f"{model.key}-first", cpus=cpus
     ) as s:
         cold_start(run, phase, s, "from the registry (empty cache)")
     ours = stack.enter_context(
-        start_modelyard(model.version, phase.tracking_uri, phase.home, phase.work, model.key)
+        start_modelyard(
+            model.version, phase.tracking_uri, phase.home, phase.work, model.key, cpus=cpus
+        )
     )
     cold_start(run, phase, ours, "model cached locally")
     return peer, ours
 
 
-def load_cells(run: Run, phase: Phase, peer: Server, ours: Server, with_limit: bool) -> None:
+def start_baseline(run: Run, phase: Phase, baseline: Baseline, stack: ExitStack) -> Server:
+    """modelyard at the baseline revision, on a copy of HEAD's model cache."""
+    home = phase.work / f"home-{baseline.short}"
+    shutil.copytree(phase.home, home, dirs_exist_ok=True)
+    model = phase.model
+    server = stack.enter_context(
+        start_modelyard(
+            model.version,
+            phase.tracking_uri,
+            home,
+            phase.work,
+            f"{model.key}-at-{baseline.short}",
+            cpus=run.pinning.servers,
+            src=baseline.src,
+        )
+    )
+    cold_start(run, phase, server, f"model cached locally, at {baseline.short}")
+    return server
+
+
+def cell_targets(
+    run: Run, fleet: Fleet, rows: int, payload: dict[str, Payload], with_constant: bool
+) -> list[Target]:
+    """What one (model, rows) block measures; each baseline route next to HEAD's."""
+    targets = [Target(PEER_INV, fleet.peer, "/invocations", payload=payload["invocations"])]
+    for label, route in ((OUR_INV, "/invocations"), (OUR_PREDICT, "/predict")):
+        body = payload[route.strip("/")]
+        targets.append(Target(label, fleet.ours, route, payload=body))
+        if fleet.base is not None and run.baseline is not None:
+            before = before_label(run.baseline.short, route)
+            targets.append(Target(before, fleet.base, route, payload=body))
+    if rows > 1:
+        return targets
+    targets.append(Target(LIMIT, fleet.limit, limit_app.PATH, payload=payload["predict"]))
+    if with_constant:
+        constant = find_constant_route(fleet.ours)
+        if constant is None:
+            run.notes.append("modelyard exposes no constant-response route in its OpenAPI.")
+        else:
+            path, method = constant
+            run.constant_route = f"{method} {path}"
+            const_body = payload["predict"] if method == "POST" else None
+            targets.append(Target(OUR_CONST, fleet.ours, path, method, const_body))
+        targets.append(Target(PEER_PING, fleet.peer, "/ping", "GET"))
+    return targets
+
+
+def load_cells(run: Run, phase: Phase, fleet: Fleet, with_constant: bool) -> None:
     """Every concurrency for single rows then batches; servers interleaved within each."""
     for rows, payload in phase.payloads.items():
-        targets = [
-            Target(PEER_INV, peer, "/invocations", payload=payload["invocations"]),
-            Target(OUR_INV, ours, "/invocations", payload=payload["invocations"]),
-            Target(OUR_PREDICT, ours, "/predict", payload=payload["predict"]),
-        ]
+        targets = cell_targets(run, fleet, rows, payload, with_constant)
         if rows > 1:
             check_agreement(run, phase.model, targets)
-        if rows == 1 and with_limit:
-            constant = find_constant_route(ours)
-            if constant is None:
-                run.notes.append("modelyard exposes no constant-response route in its OpenAPI.")
-            else:
-                path, method = constant
-                run.constant_route = f"{method} {path}"
-                body = payload["predict"] if method == "POST" else None
-                targets.append(Target(OUR_CONST, ours, path, method, body))
-            targets.append(Target(PEER_PING, peer, "/ping", "GET"))
         for i, c in enumerate(run.concurrencies):
             # Alternate the order from one concurrency to the next.
             for target in targets if i % 2 == 0 else targets[::-1]:
                 run_cell(run, phase.model.key, rows, c, target)
 
 
-def profiles(run: Run, phase: Phase, peer: Server, ours: Server) -> None:
+def profiles(run: Run, phase: Phase, fleet: Fleet, with_limit: bool) -> None:
     folder = phase.work / "profiles"
     folder.mkdir(exist_ok=True)
     batch = run.args.batch_rows
     title = phase.model.title
     single, many = phase.payloads[1], phase.payloads[batch]
+    ours, peer = fleet.ours, fleet.peer
     jobs = [  # (server, name, route, payload, connections)
         (ours, "modelyard", "/predict", single["predict"], 64),
         (ours, "modelyard", "/invocations", single["invocations"], 64),
@@ -289,11 +378,15 @@ def profiles(run: Run, phase: Phase, peer: Server, ours: Server) -> None:
         (ours, "modelyard", "/invocations", many["invocations"], 8),
         (peer, "mlflow models serve", "/invocations", single["invocations"], 64),
     ]
+    if with_limit:
+        jobs.append((fleet.limit, LIMIT, limit_app.PATH, single["predict"], 64))
     for n, (server, name, route, payload, conns) in enumerate(jobs):
         rows = "1 row" if payload.rows == 1 else f"{payload.rows:,} rows"
         label = f"{title}, {name} POST {route}, {rows}, c={conns}"
+        if server is fleet.limit:
+            label = f"{LIMIT} POST {route}, 1 row, c={conns} (no model)"
         target = Target("", server, route, payload=payload)
-        wait_idle([peer.pid, ours.pid])
+        wait_idle([s.pid for s in fleet.all])
         log(f"  profiling {label}")
         prof = profile_under_load(
             server.pid,
@@ -302,6 +395,7 @@ def profiles(run: Run, phase: Phase, peer: Server, ours: Server) -> None:
             run.args.profile_seconds,
             folder / f"{phase.model.key}-{n}.txt",
             label,
+            cpus=run.pinning.load,
         )
         if prof is not None:
             run.profiles.append(prof)
@@ -328,7 +422,13 @@ def two_workers(run: Run, phase: Phase) -> None:
     """Memory per worker: the same server with two worker processes, after a loaded cell."""
     model = phase.model
     with start_modelyard(
-        model.version, phase.tracking_uri, phase.home, phase.work, f"{model.key}-w2", workers=2
+        model.version,
+        phase.tracking_uri,
+        phase.home,
+        phase.work,
+        f"{model.key}-w2",
+        workers=2,
+        cpus=run.pinning.servers,
     ) as two:
         cold_start(run, phase, two, "model cached locally, 2 workers")
         # The first answer may come from one worker while the other is still loading.
@@ -348,24 +448,64 @@ def two_workers(run: Run, phase: Phase) -> None:
         )
         run_cell(run, model.key, 1, max(run.concurrencies), target)
         record_memory(run, model.key, "modelyard serve", two, 2)
+        note_cpus(run, [two])
 
 
-def model_phase(run: Run, phase: Phase, with_limit: bool, with_workers: bool) -> None:
+def note_cpus(run: Run, servers: list[Server]) -> None:
+    """Record the CPUs each server's whole process tree may use (the pinning, as applied)."""
+    for server in servers:
+        run.cpus_seen[server.name] = sorted(tree_cpus(server.pid))
+
+
+def model_phase(run: Run, phase: Phase, first: bool, with_workers: bool) -> None:
     log(
         f"{phase.model.title} = models:/{MODEL_NAME}/{phase.model.version}"
         f" (registered via {phase.model.via})"
     )
     with ExitStack() as stack:
         peer, ours = start_servers(run, phase, stack)
-        run.active = [peer, ours]
-        load_cells(run, phase, peer, ours, with_limit)
+        base = start_baseline(run, phase, run.baseline, stack) if run.baseline else None
+        limit = stack.enter_context(start_limit(phase.work, run.pinning.servers))
+        fleet = Fleet(peer, ours, limit, base)
+        run.active = fleet.all
+        load_cells(run, phase, fleet, with_constant=first)
+        note_cpus(run, fleet.all)
         record_memory(run, phase.model.key, "mlflow models serve", peer, 1)
         record_memory(run, phase.model.key, "modelyard serve", ours, 1)
+        if base is not None and run.baseline is not None:
+            label = f"modelyard serve @{run.baseline.short}"
+            record_memory(run, phase.model.key, label, base, 1)
+        if first:
+            record_memory(run, phase.model.key, LIMIT, limit, 1)
         if not run.args.no_profile:
-            profiles(run, phase, peer, ours)
+            profiles(run, phase, fleet, with_limit=first)
     run.active = []
     if with_workers:
         two_workers(run, phase)
+
+
+def shown_command(given: list[str]) -> str:
+    """The command line as typed from the repository root."""
+    python = Path(sys.executable)
+    if python.is_relative_to(report.REPO):
+        python = python.relative_to(report.REPO)
+    return shlex.join([str(python), "benchmarks/serving/run.py", *given])
+
+
+def prepare(run: Run, work: Path) -> None:
+    """Baseline export (fails loudly if it would not be imported) and the pinning's checks."""
+    run.head_module = imported_from(None)
+    if run.args.baseline:
+        run.baseline = export(run.args.baseline, work / "baseline")
+        log(
+            f"baseline {run.args.baseline} = {run.baseline.sha[:12]} ({run.baseline.subject});"
+            f" its servers import {run.baseline.module}"
+        )
+    if run.pinning.active:
+        if shutil.which("taskset") is None:
+            raise RuntimeError("taskset (util-linux) is needed to pin; or pass --no-pin")
+        servers, load = run.pinning.servers, run.pinning.load
+        log(f"pinning: servers on CPU {servers[0]}, wrk, py-spy and the harness on CPU {load[0]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,15 +514,19 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    run = Run(args)
+    run = Run(args, pinning=Pinning.choose(not args.no_pin))
     run.loadavg.append(os.getloadavg()[0])
-    command = " ".join(["uv run python benchmarks/serving/run.py", shlex.join(given)]).strip()
+    command = shown_command(given)
     work = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
     log(f"working folder {work}")
     try:
+        prepare(run, work)
         with start_tracking(work) as tracking:
             log(f"MLflow tracking server at {tracking.base_url}")
             run.models = register_all(tracking.base_url, work / "home")
+            if run.pinning.active:
+                # The harness (RSS sampling, idle checks) stays off the servers' CPU too.
+                os.sched_setaffinity(0, run.pinning.load)
             wanted = args.models.split(",")
             chosen = [m for m in run.models if m.key in wanted]
             for n, model in enumerate(chosen):
@@ -391,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 phase = Phase(model, work, tracking.base_url, payloads)
                 last = n == len(chosen) - 1
-                model_phase(run, phase, with_limit=n == 0, with_workers=last)
+                model_phase(run, phase, first=n == 0, with_workers=last)
         seconds = time.time() - run.started
         run.loadavg.append(os.getloadavg()[0])
         args.output.write_text(report.render(run, command, seconds))

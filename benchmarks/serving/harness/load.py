@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from harness.procs import on_cpus
 
 LUA_SCRIPT = Path(__file__).resolve().parent.parent / "post.lua"
 
@@ -54,8 +57,9 @@ def run_wrk(
     duration_s: float,
     timeout_s: float = 10.0,
     threads: int = 1,
+    cpus: Sequence[int] = (),
 ) -> LoadResult:
-    """Drive ``request`` with ``connections`` open connections for ``duration_s`` seconds."""
+    """Drive ``request`` with ``connections`` connections for ``duration_s`` s, on ``cpus``."""
     argv = [
         "wrk",
         f"-t{min(threads, connections)}",
@@ -72,7 +76,11 @@ def run_wrk(
         request.content_type,
     ]
     done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=duration_s + timeout_s + 30, check=False
+        on_cpus(argv, cpus),
+        capture_output=True,
+        text=True,
+        timeout=duration_s + timeout_s + 30,
+        check=False,
     )
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:

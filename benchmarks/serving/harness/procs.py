@@ -13,6 +13,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+@dataclass(frozen=True)
+class Pinning:
+    """The CPUs the servers run on and the CPUs of the load side (wrk, py-spy, the harness).
+
+    Empty tuples mean "not pinned": the scheduler puts everything anywhere.
+    """
+
+    servers: tuple[int, ...] = ()
+    load: tuple[int, ...] = ()
+
+    @classmethod
+    def choose(cls, enabled: bool) -> Pinning:
+        """Servers on the first usable CPU and the load on the second, when there are two."""
+        usable = sorted(os.sched_getaffinity(0))
+        if not enabled or len(usable) < 2:
+            return cls()
+        return cls((usable[0],), (usable[1],))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.servers)
+
+
+def on_cpus(argv: Sequence[str], cpus: Sequence[int]) -> list[str]:
+    """``argv`` run through ``taskset`` on ``cpus`` (children inherit it); as is when empty."""
+    if not cpus:
+        return list(argv)
+    return ["taskset", "-c", ",".join(str(c) for c in cpus), *argv]
+
+
+def tree_cpus(root: int) -> set[int]:
+    """Every CPU that some process of the tree under ``root`` may run on."""
+    out: set[int] = set()
+    for pid in tree_pids(root):
+        try:
+            out |= os.sched_getaffinity(pid)
+        except OSError:
+            continue
+    return out
+
+
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -86,13 +127,14 @@ def launch(
     log_path: Path,
     base_url: str,
     cwd: Path | None = None,
+    cpus: Sequence[int] = (),
 ) -> Server:
-    """Start ``argv`` in its own process group, stdout and stderr to ``log_path``."""
+    """Start ``argv`` in its own process group on ``cpus`` (any when empty), output to a log."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("wb")
     started = time.perf_counter()
     proc = subprocess.Popen(
-        list(argv),
+        on_cpus(argv, cpus),
         env=dict(env),
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -10,13 +10,27 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import spy
+
 PEER_INV = "mlflow /invocations"
 OUR_INV = "modelyard /invocations"
 OUR_PREDICT = "modelyard /predict"
 OUR_CONST = "modelyard constant"
 PEER_PING = "mlflow GET /ping"
+LIMIT = "limit app"
 OURS = (OUR_INV, OUR_PREDICT)
+ROUTES = ("/predict", "/invocations")
+SLOWER = 0.05  # a before/after cell slower than this fraction fails the target
 REPO = Path(__file__).resolve().parents[3]
+
+
+def before_label(short: str, route: str) -> str:
+    """The target name of modelyard at the baseline revision on ``route``."""
+    return f"modelyard@{short} {route}"
+
+
+def _ours(route: str) -> str:
+    return OUR_PREDICT if route == "/predict" else OUR_INV
 
 
 # --- facts about the machine and the software ------------------------------------------------
@@ -34,8 +48,8 @@ def _mem_total_gb() -> float:
     return 0.0
 
 
-def _cpus() -> str:
-    usable = len(os.sched_getaffinity(0))
+def _cpus(run: Any) -> str:
+    usable = len(run.usable_cpus or os.sched_getaffinity(0))
     return f"{usable} usable ({os.cpu_count()} online)"
 
 
@@ -130,7 +144,7 @@ def _header(run: Any, command: str, seconds: float) -> list[str]:
         "",
         "| | |",
         "|---|---|",
-        f"| CPU | {_cpu_model()}, {_cpus()} |",
+        f"| CPU | {_cpu_model()}, {_cpus(run)} |",
         f"| RAM | {_mem_total_gb():.1f} GB |",
         f"| OS | {_os_name()}, kernel {platform.release()} |",
         f"| Python | {platform.python_version()} |",
@@ -139,7 +153,11 @@ def _header(run: Any, command: str, seconds: float) -> list[str]:
         f" {_version('pandas')} |",
         f"| fastapi / uvicorn / orjson | {_version('fastapi')} / {_version('uvicorn')} /"
         f" {_version('orjson')} |",
-        f"| modelyard | {_version('modelyard')}, git {_git_state()} |",
+        f"| modelyard | {_version('modelyard')}, git {_git_state()}{_imports(run.head_module)} |",
+        *_baseline_row(run),
+        f"| limit app | Starlette {_version('starlette')}, uvicorn {_version('uvicorn')},"
+        f" uvloop {_version('uvloop')}, httptools {_version('httptools')}"
+        " (`harness/limit_app.py`) |",
         f"| load generator | {_wrk_version()} |",
         f"| machine load | 1-min load average {_loadavg(run)} |",
         f"| models | {models} |",
@@ -169,9 +187,76 @@ def _header(run: Any, command: str, seconds: float) -> list[str]:
         "- Cold start: from `Popen` to the first `200` answer carrying one prediction for a"
         " single-row `/invocations` request, polled every 20 ms; servers are started one at a"
         " time so that they do not compete for the CPU.",
-        "- The load generator runs on the same cores as the server, as the issue asks; both"
-        " sides pay for that equally.",
+        *_pinning_lines(run),
+        *_limit_lines(run),
+        *_baseline_lines(run),
         "",
+    ]
+
+
+def _imports(module: Path | None) -> str:
+    return f" (servers import `{module}`)" if module else ""
+
+
+def _baseline_row(run: Any) -> list[str]:
+    base = run.baseline
+    if base is None:
+        return []
+    return [
+        f"| baseline (`--baseline {base.rev}`) | git {base.sha} ({base.subject});"
+        f" its `src/` exported with `git archive`, servers import `{base.module}` |"
+    ]
+
+
+def _pinning_lines(run: Any) -> list[str]:
+    pin = run.pinning
+    if not pin.active:
+        why = "`--no-pin`" if run.args.no_pin else "fewer than 2 usable CPUs"
+        return [
+            f"- Not pinned ({why}): the servers, wrk and the harness share all cores, so the"
+            " load generator competes with the server it measures; both sides pay for that."
+        ]
+    seen = sorted({cpu for cpus in run.cpus_seen.values() for cpu in cpus})
+    checked = (
+        f" Checked after the cells: every process of the {len(run.cpus_seen)} measured server"
+        f" trees may run on CPU {', '.join(map(str, seen))} only."
+        if run.cpus_seen
+        else ""
+    )
+    servers, load = ",".join(map(str, pin.servers)), ",".join(map(str, pin.load))
+    return [
+        f"- Pinning: every measured server (the peer, modelyard, the baseline, the limit app,"
+        f" their workers and children) runs on CPU {servers} (`taskset -c {servers}`, which"
+        f" children inherit); wrk, py-spy and the harness run on CPU {load}. The MLflow"
+        " tracking server is not pinned (it is idle during the cells). So each server has one"
+        " core to itself and the load generator does not steal from it; cold starts and the"
+        f" two-worker server also get only CPU {servers}.{checked}"
+    ]
+
+
+def _limit_lines(run: Any) -> list[str]:
+    return [
+        "- Limit app: `harness/limit_app.py`, one Starlette `POST /constant` route that reads"
+        " the body and answers a constant small JSON, with no middleware of its own (only"
+        " Starlette's built-in error and exception layers), served by `uvicorn"
+        " --loop uvloop --http httptools --no-access-log --workers 1`; it gets the single-row"
+        " `/predict` body. No server stack can answer faster on this machine, so modelyard's"
+        f" single-row routes are reported as a share of it (`{OUR_CONST}` is our own stack"
+        " without a model)."
+    ]
+
+
+def _baseline_lines(run: Any) -> list[str]:
+    base = run.baseline
+    if base is None:
+        return []
+    return [
+        f"- Before and after: a second `modelyard serve` runs the code of `{base.rev}`"
+        f" ({base.short}): its `src/` exported into the working folder and put first on"
+        " `PYTHONPATH` (checked: `import modelyard` resolves there), with its own"
+        " `MODELYARD_HOME` (a copy of the model cache) and port, the same venv and settings."
+        f" Its `/predict` and `/invocations` (`modelyard@{base.short} ...`) are measured in"
+        " every cell beside HEAD's, each measured right after HEAD's same route."
     ]
 
 
@@ -204,6 +289,17 @@ def _targets(run: Any) -> list[str]:
                 rows.append(
                     f"| LogisticRegression, `{label.split()[1]}`: ≥ 50% of the constant endpoint"
                     " | no constant-response route in modelyard | **NOT MEASURED** |"
+                )
+    for model in run.models:
+        limit = _cell(run, model.key, 1, top, LIMIT)
+        for label in OURS:
+            ours = _cell(run, model.key, 1, top, label)
+            if ours and limit:
+                share = _ratio(ours.load.rps, limit.load.rps)
+                rows.append(
+                    f"| {model.title}, 1 row, c={top}, `{label.split()[1]}`: ≥ 50% of the"
+                    f" limit app | {_fmt(ours.load.rps, 0)} vs {_fmt(limit.load.rps, 0)} req/s"
+                    f" = {_fmt(share * 100, 0)}% | {_mark(share >= 0.5, share == share)} |"
                 )
     if "forest" in keys:
         peer = _cell(run, "forest", 1, top, PEER_INV)
@@ -248,6 +344,7 @@ def _targets(run: Any) -> list[str]:
             f"| RSS ≤ 200 MB per process ({entry['model']}, {entry['workers']} worker(s)) |"
             f" largest process {worst:.0f} MB | {_mark(worst <= 200)} |"
         )
+    rows += _baseline_target(run)
     errors = sum(c.load.errors for c in run.cells if not c.target.startswith("mlflow"))
     rows.append(
         f"| No failed requests in modelyard's cells | {errors} errors | {_mark(errors == 0)} |"
@@ -278,14 +375,18 @@ def _load_tables(run: Any) -> list[str]:
                 peer = _cell(run, model.key, rows, c, PEER_INV)
                 for cell in [x for x in cells if x.concurrency == c]:
                     load = cell.load
-                    comparable = cell.target in OURS or cell.target.startswith(OUR_PREDICT)
+                    comparable = cell.target in OURS or cell.target.startswith(
+                        (OUR_PREDICT, "modelyard@")
+                    )
                     ratio = p99 = ""
                     if peer and comparable:
                         ratio = _times(_ratio(load.rps, peer.load.rps))
                         p99 = f"{_ratio(load.p99_ms, peer.load.p99_ms):.2f}"
                     name = cell.target
                     if cell.target == OUR_CONST and run.constant_route:
-                        name = f"{OUR_CONST} `{run.constant_route}` (physical limit)"
+                        name = f"{OUR_CONST} `{run.constant_route}` (our stack, no model)"
+                    if cell.target == LIMIT:
+                        name = f"{LIMIT} `POST /constant` (physical limit)"
                     out.append(
                         f"| {c} | {name} | {_fmt(load.rps)} | {_fmt(load.rps * rows, 0)} |"
                         f" {_ms(load.p50_ms)} | {_ms(load.p99_ms)} | {load.errors} |"
@@ -295,6 +396,76 @@ def _load_tables(run: Any) -> list[str]:
     if run.notes:
         out += ["Notes:", "", *[f"- {n}" for n in run.notes], ""]
     return out
+
+
+def _pairs(run: Any) -> list[tuple[Any, Any, Any]]:
+    """(model, before cell, after cell) for every cell both sides measured."""
+    base = run.baseline
+    out: list[tuple[Any, Any, Any]] = []
+    if base is None:
+        return out
+    for model in run.models:
+        for rows in (1, run.args.batch_rows):
+            for c in sorted({int(x) for x in run.args.concurrency.split(",")}):
+                for route in ROUTES:
+                    before = _cell(run, model.key, rows, c, before_label(base.short, route))
+                    after = _cell(run, model.key, rows, c, _ours(route))
+                    if before and after:
+                        out.append((model, before, after))
+    return out
+
+
+def _slower(before: Any, after: Any) -> bool:
+    return bool(after.load.rps < before.load.rps * (1 - SLOWER))
+
+
+def _where(model: Any, cell: Any) -> str:
+    rows = "1 row" if cell.rows == 1 else f"{cell.rows:,} rows"
+    return f"{model.title}, {rows}, c={cell.concurrency}, `{cell.target.split()[-1]}`"
+
+
+def _baseline_target(run: Any) -> list[str]:
+    base = run.baseline
+    if base is None:
+        return []
+    pairs = _pairs(run)
+    bad = [(m, b, a) for m, b, a in pairs if _slower(b, a)]
+    listed = "; ".join(
+        f"{_where(m, a)} {_fmt((a.load.rps / b.load.rps - 1) * 100)}%" for m, b, a in bad
+    )
+    measured = f"{len(pairs)} cells compared, {len(bad)} more than {SLOWER:.0%} slower"
+    return [
+        f"| No cell more than {SLOWER:.0%} slower than {base.rev} ({base.short}), req/s |"
+        f" {measured}{': ' + listed if bad else ''} | {_mark(not bad, bool(pairs))} |"
+    ]
+
+
+def _before_after(run: Any) -> list[str]:
+    base = run.baseline
+    if base is None:
+        return []
+    out = [
+        f"## Before and after ({base.rev} → HEAD)",
+        "",
+        f"`{base.rev}` = {base.sha[:12]} ({base.subject}) against HEAD ({_git_state()}), in"
+        " the same run, on the same machine, interleaved cell by cell. Change = after ÷ before"
+        f" - 1 in req/s; cells where HEAD is more than {SLOWER:.0%} slower are marked."
+        " A single short cell is noisy: a few percent either way is within the run-to-run"
+        " spread.",
+        "",
+        "| model | rows | conns | route | before req/s | after req/s | change | p99 before ms"
+        " | p99 after ms | |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for model, before, after in _pairs(run):
+        change = (_ratio(after.load.rps, before.load.rps) - 1) * 100
+        mark = f"**> {SLOWER:.0%} slower**" if _slower(before, after) else ""
+        out.append(
+            f"| {model.title} | {before.rows:,} | {before.concurrency} |"
+            f" `{before.target.split()[-1]}` | {_fmt(before.load.rps)} | {_fmt(after.load.rps)}"
+            f" | {change:+.1f}% | {_ms(before.load.p99_ms)} | {_ms(after.load.p99_ms)} | {mark} |"
+        )
+    return [*out, ""]
 
 
 def _cold(run: Any) -> list[str]:
@@ -307,6 +478,8 @@ def _cold(run: Any) -> list[str]:
     titles = {m.key: m.title for m in run.models}
     for entry in run.cold:
         server = "mlflow models serve" if "mlflow" in entry["server"] else "modelyard serve"
+        if run.baseline is not None and entry["server"].endswith(f"-at-{run.baseline.short}"):
+            server = f"modelyard serve @{run.baseline.short}"
         out.append(
             f"| {titles.get(entry['model'], entry['model'])} | {server} | {entry['how']} |"
             f" {entry['seconds']:.2f} | {entry.get('loadavg', 0):.1f} |"
@@ -351,6 +524,57 @@ def _memory(run: Any) -> list[str]:
     return [*out, ""]
 
 
+def _layer_rules() -> list[str]:
+    by_layer: dict[str, list[str]] = {}
+    for rule in spy.RULES:
+        fragment = f"`{rule.path}`"
+        if rule.functions:
+            fragment += " (" + ", ".join(f"`{f}`" for f in rule.functions) + ")"
+        by_layer.setdefault(rule.layer, []).append(fragment)
+    return [
+        f"- {layer}: {', '.join(by_layer[layer])}" for layer in spy.LAYER_ORDER if layer in by_layer
+    ]
+
+
+def _single_row_summary(run: Any) -> list[str]:
+    """One table: layer shares of every single-row profile of ours, then of the limit app."""
+    single = [p for p in run.profiles if "1 row" in p.label and "mlflow" not in p.label]
+    single = sorted((p for p in single if p.samples), key=lambda p: p.label.startswith(LIMIT))
+    if not single:
+        return []
+    heads = [p.label.replace(", 1 row", "").replace("modelyard ", "") for p in single]
+    per_request = [1e6 / p.load.rps if p.load and p.load.rps else float("nan") for p in single]
+    out = [
+        "### Single-row routes by layer",
+        "",
+        "Share of the busy samples in each layer, for our single-row routes and for the limit"
+        " app, and in brackets that share of the server's CPU time per request (µs, taken as"
+        " 1 / req/s while sampled: at c=64 the server's one core is busy all the time, so"
+        " this holds when it is pinned and the machine is otherwise quiet).",
+        "",
+        "| layer | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(single),
+    ]
+
+    def cell(share: float, us: float) -> str:
+        return f"{share:.0%}" + (f" ({share * us:,.0f})" if us == us else "")
+
+    for layer in spy.LAYER_ORDER:
+        shares = [p.share(layer) for p in single]
+        if max(shares) >= 0.005:
+            row = " | ".join(cell(x, us) for x, us in zip(shares, per_request, strict=True))
+            out.append(f"| {layer} | {row} |")
+    loop = " | ".join(cell(p.loop_in_c, us) for p, us in zip(single, per_request, strict=True))
+    speeds = [f"{p.load.rps:,.0f}" if p.load else "?" for p in single]
+    out += [
+        f"| *of the server layer: uvloop's C core* | {loop} |",
+        "| **µs per request** | " + " | ".join(f"**{_fmt(us, 0)}**" for us in per_request) + " |",
+        "| req/s while sampled | " + " | ".join(speeds) + " |",
+        "",
+    ]
+    return out
+
+
 def _profiles(run: Any) -> list[str]:
     if not run.profiles:
         return ["## Where the time goes", "", "Profiling was skipped (`--no-profile`).", ""]
@@ -359,10 +583,23 @@ def _profiles(run: Any) -> list[str]:
         "",
         "`py-spy record --subprocesses --nonblocking --rate 200` on the server's process tree"
         f" for {run.args.profile_seconds:g} s in the middle of a wrk run (profiled runs are"
-        " separate from the measured cells, since py-spy takes CPU too). Each sample is put in"
-        " the layer of its innermost recognisable frame (so `model` includes numpy called by"
-        " scikit-learn, and `framework` is Starlette/FastAPI's own code).",
+        " separate from the measured cells, since py-spy takes CPU too; it runs beside wrk,"
+        " off the server's core when pinned). py-spy leaves out threads that sleep. Each"
+        " sample goes to the layer of its innermost recognisable frame, by these path"
+        " fragments (the first that matches a frame wins):",
         "",
+        *_layer_rules(),
+        "",
+        "C code has no frame of its own and counts for the Python frame that called it (orjson"
+        " in the codec that called it, httptools' parser in uvicorn's protocol). numpy and"
+        " pandas count for the nearest recognisable caller (numpy called by scikit-learn is"
+        " the model, called by the input parser it is parsing). A sample whose innermost"
+        " frame is the event loop's entry point (`asyncio/runners.py`, `run_forever`) is"
+        " uvloop's C core at work (polling, socket reads and writes, callbacks) and counts"
+        " for the server. Idle pool threads (`futures/thread.py` `_worker`, `threading.py`"
+        " `wait`) are waiting and left out.",
+        "",
+        *_single_row_summary(run),
     ]
     for prof in run.profiles:
         load = prof.load
@@ -370,8 +607,8 @@ def _profiles(run: Any) -> list[str]:
         out += [
             f"### {prof.label}{speed}",
             "",
-            f"{prof.waiting:.0%} of the samples were waiting (idle pool threads, event loop in"
-            " C) and are left out; the rest is split by layer:",
+            f"{prof.waiting:.0%} of the samples were waiting (idle pool threads) and are left"
+            " out; the rest is split by layer:",
             "",
             "| layer | share of busy samples |",
             "|---|---:|",
@@ -408,6 +645,7 @@ def render(run: Any, command: str, seconds: float) -> str:
     parts = [
         *_header(run, command, seconds),
         *_targets(run),
+        *_before_after(run),
         *_load_tables(run),
         *_cold(run),
         *_memory(run),
@@ -438,6 +676,22 @@ def as_json(run: Any) -> dict[str, Any]:
         "memory": run.memory,
         "agreement": run.agreement,
         "constant_route": run.constant_route,
+        "pinning": {
+            "servers": list(run.pinning.servers),
+            "load": list(run.pinning.load),
+            "cpus_seen": run.cpus_seen,
+        },
+        "baseline": (
+            {
+                "rev": run.baseline.rev,
+                "sha": run.baseline.sha,
+                "subject": run.baseline.subject,
+                "module": str(run.baseline.module),
+            }
+            if run.baseline
+            else None
+        ),
+        "head_module": str(run.head_module) if run.head_module else None,
         "profiles": [
             {
                 "label": p.label,
@@ -445,6 +699,7 @@ def as_json(run: Any) -> dict[str, Any]:
                 "waiting": p.waiting,
                 "layers": p.layers,
                 "top_self": p.top_self,
+                "loop_in_c": p.loop_in_c,
             }
             for p in run.profiles
         ],

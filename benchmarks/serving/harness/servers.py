@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from harness import limit_app
 from harness.payloads import Payload, good_answer, http_call
 from harness.procs import Server, free_port, launch, wait_until
 
 VENV_BIN = Path(sys.executable).parent
+HARNESS = Path(__file__).resolve().parent
 ALLOWED_HOSTS = "localhost,localhost:*,127.0.0.1,127.0.0.1:*"
 
 
@@ -59,8 +63,10 @@ def start_tracking(workdir: Path) -> Server:
     return server
 
 
-def start_peer(model_uri: str, tracking_uri: str, workdir: Path, tag: str) -> Server:
-    """`mlflow models serve` for ``model_uri`` in the current environment."""
+def start_peer(
+    model_uri: str, tracking_uri: str, workdir: Path, tag: str, cpus: Sequence[int] = ()
+) -> Server:
+    """`mlflow models serve` for ``model_uri`` in the current environment, on ``cpus``."""
     port = free_port()
     argv = [
         str(VENV_BIN / "mlflow"),
@@ -83,15 +89,54 @@ def start_peer(model_uri: str, tracking_uri: str, workdir: Path, tag: str) -> Se
         workdir / "logs" / f"peer-{tag}.log",
         f"http://127.0.0.1:{port}",
         cwd=workdir,
+        cpus=cpus,
     )
 
 
+def with_source(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """``env`` with ``src`` first on PYTHONPATH, so `import modelyard` finds that copy first.
+
+    The venv installs modelyard editable through a ``.pth`` path entry, which comes after
+    PYTHONPATH on ``sys.path``; ``imported_from`` checks that this holds.
+    """
+    if src is None:
+        return env
+    rest = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": os.pathsep.join([str(src), *([rest] if rest else [])])}
+
+
+def imported_from(src: Path | None) -> Path:
+    """Where `import modelyard` resolves for a server started with ``src`` (None: the venv's)."""
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", "import modelyard; print(modelyard.__file__)"],
+        env=with_source(base_env(), src),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"`import modelyard` failed with PYTHONPATH={src}:\n{done.stderr}")
+    return Path(done.stdout.strip().splitlines()[-1]).resolve()
+
+
 def start_modelyard(
-    version: str, tracking_uri: str, home: Path, workdir: Path, tag: str, workers: int = 1
+    version: str,
+    tracking_uri: str,
+    home: Path,
+    workdir: Path,
+    tag: str,
+    workers: int = 1,
+    cpus: Sequence[int] = (),
+    src: Path | None = None,
 ) -> Server:
-    """`modelyard serve` bound to one registered version (on every route) with ``workers``."""
+    """`modelyard serve` bound to one registered version (on every route) with ``workers``.
+
+    ``src``: a folder holding another revision's ``modelyard`` package, imported instead of
+    the venv's; ``cpus``: where the whole process tree runs.
+    """
     port = free_port()
-    env = base_env(tracking_uri)
+    env = with_source(base_env(tracking_uri), src)
     env.update(
         {
             "MODELYARD_HOME": str(home),
@@ -114,7 +159,43 @@ def start_modelyard(
         workdir / "logs" / f"modelyard-{tag}.log",
         f"http://127.0.0.1:{port}",
         cwd=workdir,
+        cpus=cpus,
     )
+
+
+def start_limit(workdir: Path, cpus: Sequence[int] = (), timeout: float = 60) -> Server:
+    """The limit app (``limit_app.py``) on uvicorn, uvloop and httptools, one worker; ready."""
+    port = free_port()
+    argv = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "uvicorn",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--workers",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--app-dir",
+        str(HARNESS),
+        "limit_app:app",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    server = launch(
+        "limit-app", argv, base_env(), workdir / "logs" / "limit-app.log", url, workdir, cpus
+    )
+    probe = url + limit_app.PATH
+    try:
+        wait_until(server, lambda: http_call(probe, "POST", b"{}", timeout=2)[0] == 200, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 def wait_first_prediction(server: Server, path: str, payload: Payload, timeout: float) -> float:
