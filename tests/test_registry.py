@@ -70,3 +70,14 @@ def test_rest_resolution_matches_the_mlflow_client(isolated_registry: TrainedReg
         from_client = VersionInfo.from_mlflow(client_mv)
         assert over_rest == from_client
         assert over_rest.tags and over_rest.run_id
+
+
+def test_models_with_a_champion_over_rest_and_the_client(
+    isolated_registry: TrainedRegistry,
+) -> None:
+    registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
+    names = registry.names_with_alias(CHAMPION)
+    assert isolated_registry.model_name in names
+    found = registry.client.search_registered_models(max_results=1000)
+    assert names == sorted(rm.name for rm in found if CHAMPION in (rm.aliases or {}))
+    assert registry.names_with_alias("no-such-alias") == []

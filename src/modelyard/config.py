@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelyard.bindings import Binding, parse_binding, parse_bindings
 from modelyard.errors import SettingsError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -70,10 +71,20 @@ class Settings(BaseSettings):
     # --- model -----------------------------------------------------------------------------
     model_name: str = Field(default="iris", description="Registered model name.")
     model_ref: str = Field(
-        default="champion", description="Alias or version served by /predict and the worker."
+        default="champion",
+        description="Alias or version (or name@ref) served by /predict and the worker.",
     )
-    v1_model: str = Field(default="1", description="Alias or version bound to /v1/predict.")
-    v2_model: str = Field(default="champion", description="Alias or version bound to /v2/predict.")
+    v1_model: str = Field(
+        default="1", description="Alias or version (or name@ref) bound to /v1/predict."
+    )
+    v2_model: str = Field(
+        default="champion", description="Alias or version (or name@ref) bound to /v2/predict."
+    )
+    models: str = Field(
+        default="",
+        description="Models the API serves, comma separated name@ref "
+        "(empty: MODELYARD_MODEL_NAME at MODELYARD_MODEL_REF).",
+    )
 
     # --- network ---------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address every service binds.")
@@ -163,6 +174,32 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @field_validator("model_ref", "v1_model", "v2_model", "models")
+    @classmethod
+    def _bindings(cls, value: str) -> str:
+        parse_bindings(value, "default")  # refuse a malformed binding when the settings load
+        return value
+
+    # --- what the API and the worker serve ---------------------------------------------------
+    @cached_property
+    def model_binding(self) -> Binding:
+        """The model /predict, MLflow scoring, KServe V1 and the worker serve."""
+        return parse_binding(self.model_ref, self.model_name)
+
+    @cached_property
+    def endpoint_bindings(self) -> dict[str, Binding]:
+        """Our own bound endpoints and the model each serves."""
+        return {
+            "/predict": self.model_binding,
+            "/v1/predict": parse_binding(self.v1_model, self.model_name),
+            "/v2/predict": parse_binding(self.v2_model, self.model_name),
+        }
+
+    @cached_property
+    def served_models(self) -> tuple[Binding, ...]:
+        """MODELYARD_MODELS, or the default model at MODELYARD_MODEL_REF when it is empty."""
+        return parse_bindings(self.models, self.model_name) or (self.model_binding,)
 
     # --- derived values --------------------------------------------------------------------
     @property

@@ -6,6 +6,8 @@ into a 4xx/503 JSON body. Library code raises them and never formats them for pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ModelyardError(Exception):
     """Base class of every error modelyard raises on purpose."""
@@ -46,10 +48,11 @@ class UnknownModelError(ModelyardError):
 
     field = "name"
 
-    def __init__(self, name: str, served: str) -> None:
+    def __init__(self, name: str, served: Sequence[str]) -> None:
         self.name = name
-        self.served = served
-        super().__init__(f"unknown model {name!r}; this server serves {served!r}")
+        self.served = tuple(served)
+        listed = ", ".join(map(repr, self.served))
+        super().__init__(f"unknown model {name!r}; this server serves {listed}")
 
 
 class ModelNotReadyError(ModelyardError):

@@ -127,10 +127,11 @@ class Registry:
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(http_timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Registry:
+    def from_settings(cls, settings: Settings, name: str | None = None) -> Registry:
+        """The registered model ``name`` (default: MODELYARD_MODEL_NAME) of the settings' MLflow."""
         return cls(
             settings.tracking_uri,
-            settings.model_name,
+            name or settings.model_name,
             http_retries=settings.mlflow_http_retries,
             http_timeout=settings.mlflow_http_timeout,
         )
@@ -240,6 +241,27 @@ class Registry:
                 raise ModelNotFoundError(self.name, ref) from exc
             raise RegistryError(f"resolving {self.name}@{ref}: {exc}") from exc
         return VersionInfo.from_mlflow(mv)
+
+    def names_with_alias(self, alias: str = CHAMPION) -> list[str]:
+        """Every registered model of this MLflow that has ``alias``, by name."""
+        if self._rest is not None:
+            body = self._rest_get(
+                "search models", "registered-models/search", {"max_results": "1000"}
+            )
+            return sorted(
+                str(rm.get("name"))
+                for rm in body.get("registered_models", [])
+                if any(a.get("alias") == alias for a in rm.get("aliases", []))
+            )
+        try:
+            found = self._call(
+                "search models", self.client.search_registered_models, max_results=1000
+            )
+        except RegistryUnavailableError:
+            raise
+        except Exception as exc:
+            raise RegistryError(f"listing registered models: {exc}") from exc
+        return sorted(rm.name for rm in found if alias in (rm.aliases or {}))
 
     def find(self, ref: str) -> VersionInfo | None:
         """Like :meth:`resolve`, but None when nothing matches."""

@@ -1,20 +1,22 @@
-"""The prediction API in this process, with real iris models and no MLflow.
+"""The prediction API in this process, with real scikit-learn models and no MLflow.
 
-:class:`FixtureRegistry` is an in-memory registry (version 1 the LogisticRegression
-baseline, version 2 the RandomForest that ``champion`` names) and :func:`fixture_loader`
-loads its versions from :mod:`serving_models`, so ``create_app`` serves real models
-without a tracking server or a uvicorn process; :func:`serving` runs it and waits for it.
+:class:`FixtureRegistry` is an in-memory registry of two models: ``iris`` (version 1 the
+LogisticRegression baseline, version 2 the RandomForest that ``champion`` names) and
+``wine`` (version 1, ``champion``). :func:`fixture_loader` loads their versions from
+:mod:`serving_models`, so ``create_app`` serves real models without a tracking server or a
+uvicorn process; :func:`serving` runs it and waits for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from serving_models import iris_model
+from serving_models import iris_model, wine_model
 from starlette.testclient import TestClient
 
 from modelyard.config import Settings
@@ -26,26 +28,38 @@ from modelyard.serving.app import create_app
 
 ESTIMATORS = {"1": "logistic_regression", "2": "random_forest"}
 ALIASES = {"champion": "2"}
+MODELS = {"iris": (ESTIMATORS, ALIASES), "wine": ({"1": "logistic_regression"}, {"champion": "1"})}
 
 
 class FixtureRegistry:
-    """The part of :class:`~modelyard.registry.Registry` the API reads, in memory."""
+    """The part of :class:`~modelyard.registry.Registry` the API reads, in memory.
 
-    name = "iris"
-    tracking_uri = "fixture://iris"
+    ``FixtureRegistry`` itself is the registry factory ``create_app`` takes (name → registry);
+    a name it does not hold has no versions.
+    """
+
+    def __init__(self, name: str = "iris") -> None:
+        self.name = name
+        self.tracking_uri = f"fixture://{name}"
+        self.versions, self.aliases = MODELS.get(name, ({}, {}))
 
     def resolve(self, ref: str) -> VersionInfo:
-        version = ALIASES.get(ref.strip(), ref.strip())
-        if version not in ESTIMATORS:
+        version = self.aliases.get(ref.strip(), ref.strip())
+        if version not in self.versions:
             raise ModelNotFoundError(self.name, ref)
-        aliases = tuple(a for a, v in ALIASES.items() if v == version)
+        aliases = tuple(a for a, v in self.aliases.items() if v == version)
         return VersionInfo(
             name=self.name, version=version, run_id=f"run-{version}", aliases=aliases, created_at=0
         )
 
 
 def fixture_loader(registry: Any, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
-    return iris_model(info.version, ESTIMATORS[info.version])
+    """The version's model, carrying the registry's version info as a real load does."""
+    if info.name == "wine":
+        model = wine_model(info.version)
+    else:
+        model = iris_model(info.version, ESTIMATORS[info.version])
+    return dataclasses.replace(model, info=info, ref=ref)
 
 
 def fixture_settings(home: Path, **overrides: Any) -> Settings:
@@ -59,7 +73,7 @@ def serving(
     home: Path, loader: VersionLoader = fixture_loader, **settings: Any
 ) -> Iterator[TestClient]:
     """The API on the fixture registry, started (lifespan) and ready, with a client to it."""
-    app = create_app(fixture_settings(home, **settings), FixtureRegistry(), loader)  # type: ignore[arg-type]
+    app = create_app(fixture_settings(home, **settings), FixtureRegistry, loader)  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as client:
         deadline = time.monotonic() + 30
         while client.get("/ready").status_code != 200:

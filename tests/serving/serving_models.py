@@ -44,16 +44,33 @@ def iris_model(version: str = "1", estimator: str = "logistic_regression") -> Lo
     return wrap(predict, classes, version)
 
 
+def wine_model(version: str = "1") -> LoadedModel:
+    """A LogisticRegression on scikit-learn's wine data (13 features, classes 0, 1, 2)."""
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_wine()
+    schema = FeatureSchema(tuple(data.feature_names))
+    model = LogisticRegression(max_iter=5000).fit(data.data, data.target)
+    predict, classes = _sklearn_predictor(model, schema)
+    return wrap(predict, classes, version, name="wine", schema=schema)
+
+
 def wrap(
-    predict: Callable[[np.ndarray], Scores], classes: tuple[object, ...], version: str
+    predict: Callable[[np.ndarray], Scores],
+    classes: tuple[object, ...],
+    version: str,
+    *,
+    name: str = "iris",
+    schema: FeatureSchema = SCHEMA,
 ) -> LoadedModel:
     info = VersionInfo(
-        name="iris", version=version, run_id=f"run-{version}", aliases=(), created_at=0.0
+        name=name, version=version, run_id=f"run-{version}", aliases=(), created_at=0.0
     )
     return LoadedModel(
         info=info,
         ref=version,
-        schema=SCHEMA,
+        schema=schema,
         classes=classes,
         flavor="sklearn",
         input_example=[],

@@ -117,9 +117,10 @@ def test_bench_endpoints_only_when_enabled(api, api_factory) -> None:
         assert "/bench/constant" in bench.get("/openapi.json").json()["paths"]
 
 
-def test_admin_reload_without_key(api) -> None:
+def test_admin_reload_without_key(api, trained_registry) -> None:
     response = api.post("/admin/reload")
     assert response.status_code == 200
     body = response.json()
     assert body["swapped"] == {}
-    assert body["models"]["champion"] == response.headers["x-model-version"]
+    champion = f"{trained_registry.model_name}@champion"
+    assert body["models"][champion] == response.headers["x-model-version"]

@@ -131,7 +131,7 @@ def test_failed_swap_keeps_the_old_version_and_admin_key(isolated_registry, api_
         response = api.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
         assert response.status_code == 200, response.text
         assert response.json()["swapped"] == {}
-        assert response.json()["models"]["champion"] == reg.champion_version
+        assert response.json()["models"][f"{reg.model_name}@champion"] == reg.champion_version
         predicted = api.post("/predict", json=IRIS_ROW)
         assert predicted.status_code == 200
         assert predicted.headers["x-model-version"] == reg.champion_version

@@ -38,14 +38,14 @@ EXAMPLES = 12  # per operation: the whole run stays within seconds
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("api-home")
-    application = create_app(fixture_settings(home), FixtureRegistry(), fixture_loader)  # type: ignore[arg-type]
+    application = create_app(fixture_settings(home), FixtureRegistry, fixture_loader)  # type: ignore[arg-type]
     yield application
     asgi.shutdown_lifespans()
 
 
 def test_every_path_parameter_is_declared(app: Any) -> None:
     undeclared = []
-    for path, operations in app.openapi()["paths"].items():
+    for path, operations in app.docs.openapi()["paths"].items():
         for method, operation in operations.items():
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             for name in re.findall(r"{(\w+)}", path):

@@ -10,10 +10,10 @@ from serving_models import IRIS, SCHEMA, iris_model
 
 from modelyard.errors import BatchTooLargeError, EmptyBatchError, FeatureError
 from modelyard.inputs.tabular import Columns, Records, Rows
-from modelyard.serving.body import CSV, JSON, media_type, parse_json
 from modelyard.serving.engine import Prediction
 from modelyard.serving.errors import ApiError, known_error
-from modelyard.serving.routes import kserve_v1, mlflow_scoring, open_inference
+from modelyard.serving.http import CSV, JSON, media_type, parse_json
+from modelyard.serving.protocols import kserve_v1, mlflow_scoring, open_inference
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 RECORD = dict(zip(IRIS, ROW, strict=True))
@@ -33,11 +33,11 @@ def tensors_to_matrix(inputs: object, limit: int = 10) -> np.ndarray:
 
 
 def test_kserve_v1_instances_layouts() -> None:
-    assert kserve_v1.instances({"instances": [ROW]}) == Rows([ROW], "instances")
-    assert kserve_v1.instances({"instances": [RECORD]}) == Records([RECORD], "instances")
-    assert kserve_v1.instances({"instances": []}) == Records([], "instances")
+    assert kserve_v1.decode({"instances": [ROW]}) == Rows([ROW], "instances")
+    assert kserve_v1.decode({"instances": [RECORD]}) == Records([RECORD], "instances")
+    assert kserve_v1.decode({"instances": []}) == Records([], "instances")
     with pytest.raises(ApiError, match="'instances'"):
-        kserve_v1.instances({"inputs": [ROW]})
+        kserve_v1.decode({"inputs": [ROW]})
 
 
 def test_protocols_decode_their_layouts_without_the_schema_rules() -> None:

@@ -182,6 +182,7 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
         if code != 0:
             raise StartupError(f"training the demo models failed (exit code {code})")
 
+    _serve_every_champion(settings, sup)
     late: list[tuple[str, list[str], str | None]] = [
         ("api", _module_argv("serve"), f"{settings.api_base_url}/ready"),
         (
@@ -209,6 +210,22 @@ def _wait_healthy(
         if not child.running and not sup.stopping.is_set():
             _require_free(settings, options, child.name)
         raise
+
+
+def _serve_every_champion(settings: Settings, sup: Supervisor) -> None:
+    """Unless MODELYARD_MODELS says otherwise, the API serves the default model and every
+    other registered model that has a champion (the demos', and those users trained)."""
+    if settings.models.strip():
+        return
+    others = [
+        name
+        for name in Registry.from_settings(settings).names_with_alias()
+        if name != settings.model_binding.name
+    ]
+    if others:
+        served = [str(settings.model_binding), *(f"{name}@champion" for name in others)]
+        sup.env["MODELYARD_MODELS"] = ",".join(served)
+        sup.echo("up", f"the API serves {', '.join(served)} (MODELYARD_MODELS)")
 
 
 def _start_services(

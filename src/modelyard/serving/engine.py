@@ -1,18 +1,19 @@
 """The prediction engine: models, batcher, scorer and metrics, and nothing of HTTP.
 
 :class:`Predictor` is built by the app factory (no I/O) and started in the lifespan: a task
-loads the configured bindings (references such as ``champion`` or ``1``, each a
-:class:`~modelyard.inference.watcher.ModelSlot`), retrying with capped exponential backoff
-while MLflow is unreachable, and another polls the registry for hot swaps.
+loads the configured bindings (``name@ref``, each a slot of the
+:class:`~modelyard.serving.catalog.Catalog`), retrying with capped exponential backoff while
+MLflow is unreachable, and another polls the registry for hot swaps.
 ``predict(binding, inputs)`` validates the inputs with the bound model's input kind and
 scores them (one row through the micro-batcher, more directly). It raises domain errors
-only (:mod:`modelyard.errors`); each protocol renders them through ``serving/errors.py``.
+only (:mod:`modelyard.errors`); each protocol renders them in its own shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import logging
@@ -21,26 +22,21 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.bindings import Binding
 from modelyard.config import Settings
-from modelyard.errors import (
-    ModelNotFoundError,
-    ModelNotReadyError,
-    RegistryUnavailableError,
-    TooManyModelsError,
-    UnknownModelError,
-)
+from modelyard.errors import ModelNotFoundError, RegistryUnavailableError
 from modelyard.inference.model import LoadedModel, load_version
-from modelyard.inference.watcher import ModelSlot, ModelSlots, SwapEvent, VersionLoader
+from modelyard.inference.watcher import Listener, SwapEvent, VersionLoader
 from modelyard.inputs.tabular import TabularInput
 from modelyard.registry import Registry
 from modelyard.serving.batching import Arrival, MicroBatcher
+from modelyard.serving.catalog import Catalog, RegistryFactory
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 0.5
-MAX_EXTRA_SLOTS = 8
 
 
 @dataclass(frozen=True)
@@ -71,31 +67,21 @@ class Predictor:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry | None = None,
+        registries: RegistryFactory | None = None,
         loader: VersionLoader = load_version,
     ) -> None:
         self.settings = settings
-        self.registry = registry or Registry.from_settings(settings)
         self.metrics = ServingMetrics()
-        self.slots = ModelSlots(
-            self.registry,
-            settings.home / "models",
-            poll_seconds=settings.registry_poll_seconds,
-            loader=loader,
+        self.catalog = Catalog(
+            settings,
+            registries or functools.partial(Registry.from_settings, settings),
+            loader,
+            self._listener,
         )
-        self.slots.add_listener(self._on_model_event)
-        # Our own endpoints and the binding (reference) each serves.
-        self.endpoints = {
-            "/predict": settings.model_ref,
-            "/v1/predict": settings.v1_model,
-            "/v2/predict": settings.v2_model,
-        }
-        self.configured = [self.slots.slot(ref) for ref in self.endpoints.values()]
-        self.primary = self.slots.slot(settings.model_ref)
+        self.primary = settings.model_binding
         self.scorer: Scorer | None = None
         self.batcher: MicroBatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._extra_lock = asyncio.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -126,7 +112,7 @@ class Predictor:
 
     @property
     def ready(self) -> bool:
-        return all(slot.ready for slot in self.configured)
+        return self.catalog.ready
 
     # --- predicting -----------------------------------------------------------------------
     def arrival(self) -> Arrival:
@@ -135,13 +121,17 @@ class Predictor:
 
     async def predict(
         self,
-        binding: str,
+        binding: Binding,
         inputs: TabularInput,
         token: Arrival | None = None,
         limit: int | None = None,
     ) -> Prediction:
         """Validate ``inputs`` (at most ``limit`` rows) and score them with the bound model."""
-        return await self.run(await self.model_for(binding), inputs, token, limit)
+        if binding in self.catalog.configured:
+            model = self.catalog.current(binding)
+        else:
+            model = await self.catalog.model_for(binding)
+        return await self.run(model, inputs, token, limit)
 
     async def run(
         self,
@@ -171,97 +161,50 @@ class Predictor:
         self.metrics.observe_predictions(model, labels, probabilities)
         return Prediction(model, labels, probabilities)
 
-    # --- finding the model for a binding ---------------------------------------------------
-    def model(self, binding: str) -> LoadedModel:
+    # --- finding models ----------------------------------------------------------------------
+    def model(self, binding: Binding) -> LoadedModel:
         """The model a configured binding serves now; ModelNotReadyError while it loads."""
-        slot = self.slots.slot(binding)
-        model = slot.current
-        if model is None:
-            raise not_ready(slot)
-        return model
+        return self.catalog.current(binding)
 
-    def primary_model(self) -> LoadedModel:
-        return self.model(self.settings.model_ref)
+    def named(self, name: str, ref: str | None = None) -> Binding:
+        """The binding a request naming a model (and maybe a version or alias) means."""
+        if ref is None:
+            return self.catalog.default(name)
+        self.catalog.check_name(name)
+        return Binding(name, ref.strip())
 
-    def check_name(self, name: str) -> None:
-        if name != self.settings.model_name:
-            raise UnknownModelError(name, self.settings.model_name)
-
-    async def model_for(self, ref: str) -> LoadedModel:
-        """The model a binding, version number or alias names, loading it on first use."""
-        ref = ref.strip()
-        slot = self.slots.get(ref)
-        if slot is not None and slot.current is not None:
-            return slot.current
-        loaded = self.slots.loaded().get(ref)
-        if loaded is not None:
-            return loaded
-        if slot is not None and slot in self.configured:
-            raise not_ready(slot)
-        async with self._extra_lock:
-            slot = self.slots.get(ref)
-            if slot is not None and slot.current is not None:
-                return slot.current
-            if len(self.slots) >= len(self.configured) + MAX_EXTRA_SLOTS:
-                raise TooManyModelsError(len(self.slots))
-            slot = self.slots.slot(ref)
-            try:
-                return await asyncio.to_thread(slot.load)
-            except Exception:
-                self.slots.discard(ref)
-                raise
-
-    def versions(self) -> list[str]:
-        """The versions loaded now, in order."""
-        return sorted(self.slots.loaded(), key=int)
+    async def model_for(self, binding: Binding) -> LoadedModel:
+        """The model of any version or alias of a served model, loading it on first use."""
+        if binding in self.catalog.configured:
+            return self.catalog.current(binding)
+        return await self.catalog.model_for(binding)
 
     # --- metadata -----------------------------------------------------------------------------
     def service_info(self) -> dict[str, Any]:
-        """The primary model, its input schema and what each of our endpoints serves."""
-        primary = self.primary.current
+        """Every served model, the primary one's input schema and what each endpoint serves."""
+        primary = self.catalog.configured[self.primary].current
         return {
             "ready": self.ready,
-            "model": self.describe(self.primary),
+            "model": self.catalog.describe(self.primary),
             "input_schema": primary.schema.describe() if primary else None,
+            "models": [self.catalog.describe(b) for b in self.settings.served_models],
             "served": {
-                path: self.describe(self.slots.slot(ref)) for path, ref in self.endpoints.items()
+                path: self.catalog.describe(binding)
+                for path, binding in self.settings.endpoint_bindings.items()
             },
         }
 
     def readiness(self) -> dict[str, Any]:
-        """Ready when every configured binding is loaded; each binding described."""
-        return {
-            "ready": self.ready,
-            "models": {slot.ref: self.describe(slot) for slot in self.configured},
-        }
-
-    def describe(self, slot: ModelSlot) -> dict[str, Any]:
-        model = slot.current
-        if model is None:
-            return {"ref": slot.ref, "ready": False, "error": slot.last_error}
-        return {
-            "ref": slot.ref,
-            "ready": True,
-            "name": model.name,
-            "version": model.version,
-            "aliases": list(model.info.aliases),
-            "run_id": model.info.run_id,
-            "flavor": model.flavor,
-            "runtime": model.runtime,
-            "metrics": model.info.metrics,
-            "classes": [str(c) for c in model.classes],
-            "load_seconds": round(model.load_seconds, 3),
-        }
+        return self.catalog.readiness()
 
     async def reload(self) -> dict[str, Any]:
         """Check every reference against the registry now (``POST /admin/reload``)."""
-        before = {slot.ref: slot.current.version if slot.current else None for slot in self.slots}
-        await asyncio.to_thread(self.slots.check_all)
-        after = {slot.ref: slot.current.version if slot.current else None for slot in self.slots}
+        before = self.catalog.versions_by_binding()
+        after = await asyncio.to_thread(self.catalog.check_all)
         swapped = {
-            ref: {"from": before.get(ref), "to": v}
-            for ref, v in after.items()
-            if before.get(ref) != v
+            key: {"from": before.get(key), "to": version}
+            for key, version in after.items()
+            if before.get(key) != version
         }
         return {"swapped": swapped, "models": after}
 
@@ -270,7 +213,7 @@ class Predictor:
         delay = FIRST_RETRY_SECONDS
         cap = self.settings.load_retry_max_seconds
         while True:
-            for slot in self.configured:
+            for binding, slot in self.catalog.configured.items():
                 if slot.ready:
                     continue
                 try:
@@ -280,9 +223,9 @@ class Predictor:
                     level = logging.WARNING
                     if not isinstance(exc, RegistryUnavailableError | ModelNotFoundError):
                         level = logging.ERROR
-                    log.log(level, "cannot load %s@%s yet: %s", self.registry.name, slot.ref, exc)
+                    log.log(level, "cannot load %s yet: %s", binding, exc)
             if self.ready:
-                log.info("ready: %s", {s.ref: s.require().version for s in self.configured})
+                log.info("ready: %s", self.catalog.versions_by_binding())
                 # What is loaded by now (libraries, models) lives as long as the process: keep
                 # it out of the collector's full passes, which the thousands of small objects
                 # of batch requests would otherwise trigger, each a pause of tens of ms.
@@ -297,13 +240,12 @@ class Predictor:
         interval = self.settings.registry_poll_seconds
         while True:
             await asyncio.sleep(interval)
-            for slot in self.slots:
+            for _, slot in self.catalog:
                 if slot.ready:
                     await asyncio.to_thread(slot.check)
 
-    def _on_model_event(self, event: SwapEvent, model: LoadedModel | None) -> None:
-        self.metrics.on_model_event(event, model, self.registry.name)
+    def _listener(self, name: str) -> Listener:
+        def on_event(event: SwapEvent, model: LoadedModel | None) -> None:
+            self.metrics.on_model_event(event, model, name)
 
-
-def not_ready(slot: ModelSlot) -> ModelNotReadyError:
-    return ModelNotReadyError(slot.registry.name, slot.ref, slot.last_error)
+        return on_event

@@ -1,25 +1,19 @@
 """The API's errors: a code per kind of refusal, and one table from code to HTTP status.
 
-Protocol code raises :class:`ApiError` with a code of :data:`STATUS` for what it decodes;
+Codecs raise :class:`ApiError` with a code of :data:`STATUS` for what they cannot decode;
 the engine raises domain errors only (a :class:`~modelyard.errors.FeatureError`, an unknown
-or not-ready model, a registry error, ...), which
-:data:`DOMAIN_CODES` gives its code. Each protocol renders (code, message, field) in its own
-shape (``render_own`` here, the others beside their routes). An exception nothing here
-expects is a server bug, not the client's: it answers 500 with a generic message, and its
-traceback goes to the log once and its route to ``modelyard_api_internal_errors_total``.
-Nothing here ever puts a traceback or an exception's text in a response.
+or not-ready model, a registry error, ...), which :data:`DOMAIN_CODES` gives its code. Each
+protocol renders (code, message, field) in its own shape (``render`` in each module of
+:mod:`modelyard.serving.protocols`). An exception nothing here expects is a server bug, not
+the client's: the router answers it with :func:`internal_error` (500, a generic message),
+logs its traceback and counts it in ``modelyard_api_internal_errors_total``. Nothing here
+ever puts a traceback or an exception's text in a response.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
-
-from starlette.requests import Request
-from starlette.responses import Response
 
 from modelyard.errors import (
     BatchTooLargeError,
@@ -32,10 +26,6 @@ from modelyard.errors import (
     TooManyModelsError,
     UnknownModelError,
 )
-from modelyard.serving.metrics import route_template
-from modelyard.serving.responses import json_response
-
-log = logging.getLogger(__name__)
 
 Code = Literal[
     "bad_request",
@@ -151,42 +141,6 @@ def known_error(exc: BaseException) -> ApiError | None:
     return None
 
 
-def to_api_error(request: Request, exc: BaseException) -> ApiError:
-    """``exc`` as the client should see it; an unexpected one is logged, counted and hidden."""
-    error = known_error(exc)
-    if error is not None:
-        return error
-    return internal_error(request, exc)
-
-
-def internal_error(request: Request, exc: BaseException, *, log_traceback: bool = True) -> ApiError:
-    """Count (and log, unless the server will) an unexpected exception; the generic 500."""
-    route = route_template(request.scope)
-    if log_traceback:
-        log.error("unexpected error answering %s %s", request.method, route, exc_info=exc)
-    request.app.state.serving.metrics.internal_errors.labels(route).inc()
+def internal_error() -> ApiError:
+    """The generic 500: no exception text, no traceback."""
     return ApiError("internal_error", INTERNAL_MESSAGE)
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def guarded(render: Callable[[ApiError], Response]) -> Callable[[Endpoint], Endpoint]:
-    """Turn every exception an endpoint raises into ``render(to_api_error(...))``."""
-
-    def wrap(endpoint: Endpoint) -> Endpoint:
-        @functools.wraps(endpoint)
-        async def handler(request: Request) -> Response:
-            try:
-                return await endpoint(request)
-            except Exception as exc:
-                return render(to_api_error(request, exc))
-
-        return handler
-
-    return wrap
-
-
-def render_own(error: ApiError) -> Response:
-    """The modelyard API's error shape."""
-    return json_response(error.body(), error.status)

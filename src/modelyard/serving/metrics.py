@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter as Tally
 from collections.abc import Sequence
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import SwapEvent
@@ -152,38 +150,3 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request by route template, method and status."""
-
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            # route_template's rule, inline: this runs for every request
-            template = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(
-                template, scope["method"], status, time.perf_counter() - started
-            )
-
-
-def route_template(scope: Scope) -> str:
-    """The path template of the route that matched (``unmatched`` when none did)."""
-    return getattr(scope.get("route"), "path", None) or "unmatched"

@@ -106,12 +106,13 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
         return 0
     server: MetricsServer | None = None
     try:
-        registry = Registry.from_settings(settings)
+        binding = settings.model_binding
+        registry = Registry.from_settings(settings, binding.name)
         slots = ModelSlots(
             registry, settings.home / "models", poll_seconds=settings.registry_poll_seconds
         )
-        slot = slots.slot(settings.model_ref)
-        what = f"loading {settings.model_name}@{settings.model_ref}"
+        slot = slots.slot(binding.ref)
+        what = f"loading {binding}"
         if retry_until(stop, what, slot.load, cap=settings.load_retry_max_seconds) is None:
             return 0
         # The first drift snapshot reads the version's training profile (MLflow's client)

@@ -8,43 +8,38 @@ from __future__ import annotations
 
 from enum import Enum
 
-from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
-
-from modelyard.serving.body import read_body
-from modelyard.serving.errors import guarded, render_own
-from modelyard.serving.responses import json_response
+from modelyard.serving.http import Call, Reply, json_reply
+from modelyard.serving.protocols.own import render
+from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import IRIS_ROW, json_body
-from modelyard.serving.state import predictor
 
 CONSTANT = {"label": "setosa", "probabilities": {"setosa": 1.0}, "model": {"name": "constant"}}
 
 
-@guarded(render_own)
-async def constant_get(request: Request) -> Response:
-    return json_response(CONSTANT)
+async def constant_get(call: Call) -> Reply:
+    return json_reply(CONSTANT)
 
 
-@guarded(render_own)
-async def constant_post(request: Request) -> Response:
-    await read_body(request, predictor(request).settings.max_body_bytes)
-    return json_response(CONSTANT)
+async def constant_post(call: Call) -> Reply:
+    await call.body(call.engine.settings.max_body_bytes)
+    return json_reply(CONSTANT)
 
 
-def register(app: FastAPI) -> None:
+def register(app: ServingApp) -> None:
     tags: list[str | Enum] = ["benchmark"]
-    app.add_api_route(
+    app.route(
+        "GET",
         "/bench/constant",
         constant_get,
-        methods=["GET"],
+        render,
         tags=tags,
         summary="Constant response on the same stack (benchmark's physical limit).",
     )
-    app.add_api_route(
+    app.route(
+        "POST",
         "/bench/constant",
         constant_post,
-        methods=["POST"],
+        render,
         tags=tags,
         summary="Reads the body, then answers a constant prediction without any model.",
         openapi_extra=json_body({"one_record": IRIS_ROW}, "Any body; it is read and ignored."),

@@ -1,33 +1,17 @@
-"""Open Inference Protocol (KServe V2) over REST, with the classification extension.
-
-Inputs are either one tensor of shape ``[rows, features]`` (features in the order of
-``GET /v2/models/{name}``) or one tensor per feature, named after it, of shape ``[rows]``
-or ``[rows, 1]``. Outputs: ``predict`` (labels) and ``predict_proba`` (``[rows, classes]``);
-both by default. ``outputs[i].parameters.classification = k`` turns that output into the
-top-k ``"score:index:label"`` strings. The ``{version}`` segment takes a version number or
-an alias. Errors: ``{"error": "..."}``.
-"""
+"""Open Inference Protocol (KServe V2) endpoints: health, server and model metadata, model
+readiness and inference, for every served model by name (``/v2/models/{name}``) and for any
+version or alias of it (``/v2/models/{name}/versions/{version}``)."""
 
 from __future__ import annotations
 
-import math
-import uuid
-from collections.abc import Mapping
 from enum import Enum
 from importlib.metadata import version as package_version
-from typing import Any
-
-import numpy as np
-from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
 
 from modelyard.inference.model import LoadedModel
-from modelyard.inputs.tabular import Columns, Rows, TabularInput
-from modelyard.serving.body import read_json
-from modelyard.serving.engine import Prediction, Predictor
-from modelyard.serving.errors import ApiError, guarded, protocol_status, to_api_error
-from modelyard.serving.responses import json_response
+from modelyard.serving.errors import known_error
+from modelyard.serving.http import Call, Reply, json_reply
+from modelyard.serving.protocols import open_inference as codec
+from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import (
     IRIS_COLUMNS,
     IRIS_VALUES,
@@ -37,223 +21,27 @@ from modelyard.serving.routes.docs import (
     path_parameters,
     response,
 )
-from modelyard.serving.state import predictor
 
-NUMERIC_TYPES = {
-    "FP16",
-    "FP32",
-    "FP64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-}
-OUTPUTS = ("predict", "predict_proba")
 JSON = "application/json"
 NOT_READY = {"type": "object", "required": ["ready"], "properties": {"ready": {"const": False}}}
 
 
-def render(error: ApiError) -> Response:
-    """The error shape of V2 and KServe V1: ``{"error": "<field>: <message>"}``."""
-    return json_response({"error": error.described()}, protocol_status(error))
+async def _model(call: Call) -> LoadedModel:
+    binding = call.engine.named(call.params["name"], call.params.get("version"))
+    return await call.engine.model_for(binding)
 
 
-def bad(message: str) -> ApiError:
-    return ApiError("bad_request", message)
+async def live(call: Call) -> Reply:
+    return json_reply({"live": True})
 
 
-# --- inputs ------------------------------------------------------------------------------
-def _flatten(data: Any, name: str) -> list[Any]:
-    """Tensor data, flat or nested, as one row-major list."""
-    if not isinstance(data, list):
-        raise bad(f"input {name!r}: 'data' must be a list")
-    if not data or not isinstance(data[0], list):
-        return data
-    flat: list[Any] = []
-
-    def walk(values: list[Any]) -> None:
-        for value in values:
-            if isinstance(value, list):
-                walk(value)
-            else:
-                flat.append(value)
-
-    walk(data)
-    return flat
+async def server_ready(call: Call) -> Reply:
+    ready = call.engine.ready
+    return json_reply({"ready": ready}, 200 if ready else 400)
 
 
-def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
-    if not isinstance(tensor, Mapping):
-        raise bad(f"inputs[{index}] must be an object with name, shape, datatype and data")
-    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
-    if missing:
-        raise bad(f"inputs[{index}] lacks {', '.join(missing)}")
-    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
-    if not isinstance(name, str):
-        raise bad(f"inputs[{index}].name must be a string")
-    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and shape):
-        raise bad(f"input {name!r}: shape must be a list of non-negative integers")
-    if datatype not in NUMERIC_TYPES:
-        raise bad(
-            f"input {name!r}: datatype {datatype!r} is not supported; "
-            f"use one of {sorted(NUMERIC_TYPES)}"
-        )
-    flat = _flatten(tensor["data"], name)
-    if len(flat) != math.prod(shape):
-        raise bad(
-            f"input {name!r}: shape {shape} needs {math.prod(shape)} values, data has {len(flat)}"
-        )
-    return name, shape, datatype, flat
-
-
-def tensor_inputs(names: tuple[str, ...], inputs: Any) -> TabularInput:
-    """The layout V2 ``inputs`` hold for features ``names``: one [rows, features] tensor
-    (positional rows), or one [rows] or [rows, 1] tensor per feature (columns)."""
-    if not isinstance(inputs, list) or not inputs:
-        raise bad("'inputs' must be a non-empty list of tensors")
-    tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
-    width = len(names)
-    if len(tensors) == 1 and not (width == 1 and tensors[0][0] == names[0]):
-        name, shape, _, flat = tensors[0]
-        if len(shape) != 2 or shape[1] != width:
-            raise bad(
-                f"input {name!r}: shape must be [rows, {width}] (features {list(names)}), "
-                f"got {shape}"
-            )
-        return Rows([flat[i : i + width] for i in range(0, len(flat), width)], name)
-    columns = {t[0]: t[3] for t in tensors}
-    if len(columns) != len(tensors):
-        raise bad("two inputs have the same name")
-    rows = -1
-    for name, shape, _, _ in tensors:
-        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-            raise bad(f"input {name!r}: shape must be [rows] or [rows, 1], got {shape}")
-        if rows not in (-1, shape[0]):
-            raise bad(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
-        rows = shape[0]
-    return Columns(columns, "inputs", noun="input tensor")
-
-
-# --- outputs -----------------------------------------------------------------------------
-def _label_tensor(name: str, labels: list[Any]) -> dict[str, Any]:
-    if all(isinstance(v, bool) for v in labels):
-        datatype = "BOOL"
-    elif all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-        datatype = "INT64"
-    elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels):
-        datatype = "FP64"
-    else:
-        datatype, labels = "BYTES", [str(v) for v in labels]
-    return {"name": name, "shape": [len(labels)], "datatype": datatype, "data": labels}
-
-
-def _top_k(prediction: Prediction, k: int, name: str) -> dict[str, Any]:
-    proba = prediction.probabilities
-    if proba is None:
-        raise bad(f"output {name!r}: this model gives no class scores to classify")
-    classes = [str(c) for c in prediction.model.classes]
-    k = min(k, len(classes))
-    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-    data = [f"{proba[i, j]:.6f}:{j}:{classes[j]}" for i in range(proba.shape[0]) for j in order[i]]
-    return {"name": name, "shape": [proba.shape[0], k], "datatype": "BYTES", "data": data}
-
-
-def requested_outputs(payload: Mapping[str, Any]) -> list[tuple[str, int | None]]:
-    """(name, classification k or None) per requested output; both outputs by default."""
-    outputs = payload.get("outputs")
-    if outputs is None:
-        return [(name, None) for name in OUTPUTS]
-    if not isinstance(outputs, list) or not outputs:
-        raise bad("'outputs' must be a non-empty list")
-    out: list[tuple[str, int | None]] = []
-    for i, spec in enumerate(outputs):
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
-            raise bad(f"outputs[{i}] must be an object with a name")
-        name = spec["name"]
-        if name not in OUTPUTS:
-            raise bad(f"unknown output {name!r}; this model has {list(OUTPUTS)}")
-        params = spec.get("parameters") or {}
-        if not isinstance(params, Mapping):
-            raise bad(f"output {name!r}: parameters must be an object")
-        k = params.get("classification")
-        if k is not None and (type(k) is not int or k < 1):
-            raise bad(f"output {name!r}: classification must be a positive integer")
-        out.append((name, k))
-    return out
-
-
-def build_outputs(
-    prediction: Prediction, wanted: list[tuple[str, int | None]]
-) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for name, k in wanted:
-        if k is not None:
-            out.append(_top_k(prediction, k, name))
-        elif name == "predict":
-            out.append(_label_tensor(name, prediction.labels))
-        elif prediction.probabilities is not None:
-            proba = prediction.probabilities
-            out.append(
-                {
-                    "name": name,
-                    "shape": list(proba.shape),
-                    "datatype": "FP64",
-                    "data": proba.reshape(-1),
-                }
-            )
-    return out
-
-
-# --- metadata ----------------------------------------------------------------------------
-def model_metadata(engine: Predictor, model: LoadedModel) -> dict[str, Any]:
-    versions = engine.versions()
-    classes = [str(c) for c in model.classes]
-    return {
-        "name": model.name,
-        "versions": versions,
-        "platform": model.flavor,
-        "inputs": [{"name": n, "datatype": "FP64", "shape": [-1]} for n in model.schema.names],
-        "outputs": [
-            {"name": "predict", "datatype": "BYTES", "shape": [-1]},
-            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]},
-        ],
-        "parameters": {
-            "version": model.version,
-            "aliases": list(model.info.aliases),
-            "classes": classes,
-            "run_id": model.info.run_id,
-        },
-    }
-
-
-async def _model(request: Request) -> tuple[Predictor, LoadedModel]:
-    engine = predictor(request)
-    engine.check_name(request.path_params["name"])
-    version = request.path_params.get("version")
-    if version is None:
-        return engine, engine.primary_model()
-    return engine, await engine.model_for(version)
-
-
-# --- endpoints ---------------------------------------------------------------------------
-@guarded(render)
-async def live(request: Request) -> Response:
-    return json_response({"live": True})
-
-
-@guarded(render)
-async def server_ready(request: Request) -> Response:
-    ready = predictor(request).ready
-    return json_response({"ready": ready}, 200 if ready else 400)
-
-
-@guarded(render)
-async def server_metadata(request: Request) -> Response:
-    return json_response(
+async def server_metadata(call: Call) -> Reply:
+    return json_reply(
         {
             "name": "modelyard",
             "version": package_version("modelyard"),
@@ -262,59 +50,49 @@ async def server_metadata(request: Request) -> Response:
     )
 
 
-@guarded(render)
-async def metadata(request: Request) -> Response:
-    engine, model = await _model(request)
-    return json_response(model_metadata(engine, model), version=model.version)
+async def metadata(call: Call) -> Reply:
+    model = await _model(call)
+    return json_reply(
+        codec.metadata(model, call.engine.catalog.versions(model.name)), version=model.version
+    )
 
 
-async def model_ready(request: Request) -> Response:
-    name = request.path_params["name"]
+async def model_ready(call: Call) -> Reply:
+    name = call.params["name"]
     try:
-        _, model = await _model(request)
+        model = await _model(call)
     except Exception as exc:
-        error = to_api_error(request, exc)
-        if error.status == 503:
-            return json_response({"name": name, "ready": False}, 400)
-        return render(error)
-    return json_response({"name": name, "ready": True}, version=model.version)
+        error = known_error(exc)
+        if error is not None and error.status == 503:
+            return json_reply({"name": name, "ready": False}, 400)
+        raise
+    return json_reply({"name": name, "ready": True}, version=model.version)
 
 
-@guarded(render)
-async def infer(request: Request) -> Response:
-    engine = predictor(request)
+async def infer(call: Call) -> Reply:
+    engine = call.engine
     with engine.arrival() as token:
-        payload = await read_json(request, engine.settings.max_body_bytes)
-        if not isinstance(payload, dict):
-            raise bad("the body must be a JSON object with 'inputs'")
-        _, model = await _model(request)
-        wanted = requested_outputs(payload)
-        inputs = tensor_inputs(model.schema.names, payload.get("inputs"))
+        payload = await call.json(engine.settings.max_body_bytes)
+        model = await _model(call)
+        inputs, wanted = codec.decode(payload, model.schema.names)
         prediction = await engine.run(model, inputs, token)
-    body: dict[str, Any] = {
-        "model_name": prediction.model.name,
-        "model_version": prediction.model.version,
-        "id": str(payload.get("id") or uuid.uuid4()),
-        "outputs": build_outputs(prediction, wanted),
-    }
-    if isinstance(payload.get("parameters"), dict):
-        body["parameters"] = payload["parameters"]
-    return json_response(body, version=prediction.model.version)
+    body = codec.encode(prediction, wanted, payload)
+    return json_reply(body, version=prediction.model.version)
 
 
-def register(app: FastAPI) -> None:
-    add = app.add_api_route
+def register(app: ServingApp) -> None:
     tags: list[str | Enum] = ["open inference (v2)"]
-    add("/v2/health/live", live, methods=["GET"], tags=tags, summary="Server live.")
-    add(
+    app.route("GET", "/v2/health/live", live, codec.render, tags=tags, summary="Server live.")
+    app.route(
+        "GET",
         "/v2/health/ready",
         server_ready,
-        methods=["GET"],
+        codec.render,
         tags=tags,
         summary="Server ready: 200 once every configured model is loaded, 400 before.",
         responses={400: response("Some configured model is still loading.", JSON, NOT_READY)},
     )
-    add("/v2", server_metadata, methods=["GET"], tags=tags, summary="Server metadata.")
+    app.route("GET", "/v2", server_metadata, codec.render, tags=tags, summary="Server metadata.")
     example = {
         "one_tensor": {
             "inputs": [
@@ -339,28 +117,31 @@ def register(app: FastAPI) -> None:
     infer_errors = error_responses(shape, 400, 404, 413, 415, 503, schema=V2_ERROR)
     loading = response("The model is still loading.", JSON, NOT_READY)
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-        add(
+        app.route(
+            "GET",
             prefix,
             metadata,
-            methods=["GET"],
+            codec.render,
             tags=tags,
             summary="Model metadata.",
             openapi_extra=path_parameters(prefix),
             responses=errors,
         )
-        add(
+        app.route(
+            "GET",
             prefix + "/ready",
             model_ready,
-            methods=["GET"],
+            codec.render,
             tags=tags,
             summary="Model ready: 200, or 400 while loading.",
             openapi_extra=path_parameters(prefix),
             responses={400: loading, **error_responses(shape, 404, schema=V2_ERROR)},
         )
-        add(
+        app.route(
+            "POST",
             prefix + "/infer",
             infer,
-            methods=["POST"],
+            codec.render,
             tags=tags,
             summary="Inference. `{version}` is a version number or an alias (champion, ...).",
             openapi_extra={

@@ -7,15 +7,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse
 
-from modelyard.serving.engine import Predictor
-from modelyard.serving.errors import ApiError, guarded, render_own
+from modelyard.serving.errors import ApiError
+from modelyard.serving.http import Call, Reply, json_reply
 from modelyard.serving.metrics import CONTENT_TYPE
-from modelyard.serving.responses import json_response
+from modelyard.serving.protocols.own import render
+from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import OWN_ERROR, error_responses, response
-from modelyard.serving.state import predictor
 
 JSON = "application/json"
 NOT_READY = {"type": "object", "required": ["ready"], "properties": {"ready": {"const": False}}}
@@ -36,46 +35,45 @@ def _endpoints(app: FastAPI) -> list[dict[str, Any]]:
     return out
 
 
-@guarded(render_own)
-async def info(request: Request) -> Response:
-    engine = predictor(request)
-    primary = engine.primary.current
-    body: dict[str, Any] = {
-        "service": "modelyard prediction API",
-        **engine.service_info(),
-        "endpoints": _endpoints(request.app),
-    }
-    return json_response(body, version=primary.version if primary else None)
+def _primary_version(call: Call) -> str | None:
+    model = call.engine.catalog.configured[call.engine.primary].current
+    return model.version if model else None
 
 
-@guarded(render_own)
-async def health(request: Request) -> Response:
-    return json_response({"status": "ok"})
+def info(docs: FastAPI) -> Any:
+    async def info(call: Call) -> Reply:
+        body: dict[str, Any] = {
+            "service": "modelyard prediction API",
+            **call.engine.service_info(),
+            "endpoints": _endpoints(docs),
+        }
+        return json_reply(body, version=_primary_version(call))
+
+    return info
 
 
-@guarded(render_own)
-async def ready(request: Request) -> Response:
-    engine = predictor(request)
-    body = engine.readiness()
-    primary = engine.primary.current
-    return json_response(
-        body, 200 if engine.ready else 503, version=primary.version if primary else None
-    )
+async def health(call: Call) -> Reply:
+    return json_reply({"status": "ok"})
 
 
-@guarded(render_own)
-async def metrics(request: Request) -> Response:
-    return Response(predictor(request).metrics.render(), media_type=CONTENT_TYPE)
+async def ready(call: Call) -> Reply:
+    engine = call.engine
+    status = 200 if engine.ready else 503
+    return json_reply(engine.readiness(), status, version=_primary_version(call))
 
 
-def check_admin(engine: Predictor, request: Request) -> None:
+async def metrics(call: Call) -> Reply:
+    return Reply(call.engine.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def check_admin(call: Call) -> None:
     """Require the admin key (X-Admin-Key or Bearer) when one is configured."""
-    expected = engine.settings.admin_key_value
+    expected = call.engine.settings.admin_key_value
     if not expected:
         return
-    given = request.headers.get("x-admin-key")
+    given = call.header(b"x-admin-key")
     if given is None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        scheme, _, token = (call.header(b"authorization") or "").partition(" ")
         given = token.strip() if scheme.lower() == "bearer" else None
     if not given:
         raise ApiError("unauthorized", "send the admin key in X-Admin-Key", "X-Admin-Key")
@@ -83,43 +81,43 @@ def check_admin(engine: Predictor, request: Request) -> None:
         raise ApiError("forbidden", "wrong admin key", "X-Admin-Key")
 
 
-@guarded(render_own)
-async def reload(request: Request) -> Response:
-    engine = predictor(request)
-    check_admin(engine, request)
-    body = await engine.reload()
-    primary = engine.primary.current
-    return json_response(body, version=primary.version if primary else None)
+async def reload(call: Call) -> Reply:
+    check_admin(call)
+    body = await call.engine.reload()
+    return json_reply(body, version=_primary_version(call))
 
 
-def register(app: FastAPI) -> None:
-    add = app.add_api_route
-    add(
+def register(app: ServingApp) -> None:
+    app.route(
+        "GET",
         "/",
-        info,
-        methods=["GET"],
+        info(app.docs),
+        render,
         tags=["service"],
         summary="Service info: served models, versions, metrics, input schema, endpoints.",
     )
-    add(
+    app.route(
+        "GET",
         "/health",
         health,
-        methods=["GET"],
+        render,
         tags=["service"],
         summary="Liveness: 200 while the process is up.",
     )
-    add(
+    app.route(
+        "GET",
         "/ready",
         ready,
-        methods=["GET"],
+        render,
         tags=["service"],
         summary="Readiness: 200 once every configured model is loaded, 503 before.",
         responses={503: response("Some configured model is still loading.", JSON, NOT_READY)},
     )
-    add(
+    app.route(
+        "GET",
         "/metrics",
         metrics,
-        methods=["GET"],
+        render,
         tags=["service"],
         summary="Prometheus metrics.",
         response_class=PlainTextResponse,
@@ -129,10 +127,11 @@ def register(app: FastAPI) -> None:
             )
         },
     )
-    add(
+    app.route(
+        "POST",
         "/admin/reload",
         reload,
-        methods=["POST"],
+        render,
         tags=["admin"],
         summary="Check the registry now and hot-swap any reference that moved.",
         description="Needs `X-Admin-Key: <key>` or `Authorization: Bearer <key>` when "

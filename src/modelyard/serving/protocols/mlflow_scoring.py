@@ -1,0 +1,116 @@
+"""The MLflow scoring protocol, as ``mlflow models serve`` speaks it.
+
+A body is ``application/json`` with exactly one of ``dataframe_split``,
+``dataframe_records``, ``instances``, ``inputs`` (plus optional ``params``), or ``text/csv``
+with a header row. The answer is ``{"predictions": [label, ...]}`` like MLflow's
+scikit-learn flavour, plus ``"model": {"name", "version"}``. Errors use MLflow's shape
+``{"error_code": "BAD_REQUEST", "message": ...}``; bad input is a 400 as in MLflow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from modelyard.inputs.tabular import Columns, Records, Rows, TabularInput
+from modelyard.serving.engine import Prediction
+from modelyard.serving.errors import ApiError, protocol_status
+from modelyard.serving.http import CSV, JSON, Reply, json_reply, parse_json
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MEDIA_TYPES = (CSV, JSON)
+REQUIRED = (
+    f"The input must be a JSON dictionary with exactly one of the input fields {set(FORMATS)}"
+)
+_CODES = {404: "RESOURCE_DOES_NOT_EXIST", 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
+
+
+def decode(mime: str, body: bytes) -> TabularInput:
+    """The inputs of a body of media type ``mime`` (one of :data:`MEDIA_TYPES`)."""
+    return csv_inputs(body) if mime == CSV else json_inputs(parse_json(body))
+
+
+def encode(prediction: Prediction) -> dict[str, Any]:
+    return {"predictions": prediction.labels, "model": prediction.model_json()}
+
+
+def render(error: ApiError) -> Reply:
+    """MLflow's error body; input errors are 400 as in MLflow (415 and 413 kept)."""
+    status = protocol_status(error)
+    return json_reply(
+        {"error_code": _CODES.get(status, "BAD_REQUEST"), "message": error.message}, status
+    )
+
+
+def json_inputs(payload: Any) -> TabularInput:
+    """The tabular layout an MLflow scoring JSON document holds."""
+    if not isinstance(payload, dict):
+        raise ApiError("bad_request", f"{REQUIRED}. Received {type(payload).__name__}.")
+    present = [key for key in FORMATS if key in payload]
+    if len(present) != 1:
+        raise ApiError(
+            "bad_request",
+            f"{REQUIRED}. Received dictionary with input fields: {list(payload)}.",
+        )
+    params = payload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise ApiError("bad_request", "'params' must be a JSON object", "params")
+    key = present[0]
+    data = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(data, dict) or "data" not in data:
+            raise ApiError(
+                "bad_request",
+                "dataframe_split must be an object with 'data' (and 'columns')",
+                key,
+            )
+        columns = data.get("columns")
+        if columns is not None and not (
+            isinstance(columns, list) and all(isinstance(c, str) for c in columns)
+        ):
+            raise ApiError("bad_request", "'columns' must be a list of names", "columns")
+        return Rows(data["data"], key, columns)
+    if key == "dataframe_records":
+        return Records(data, key)
+    if isinstance(data, dict):
+        return Columns(data, key)
+    if isinstance(data, list) and data and isinstance(data[0], list):
+        return Rows(data, key)
+    return Records(data, key)
+
+
+def csv_inputs(body: bytes) -> Rows:
+    """A CSV document with a header row, as ``pandas.DataFrame.to_csv(index=False)`` writes."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError("bad_request", f"the CSV is not valid UTF-8: {exc}") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        raise ApiError("bad_request", f"Failed to parse the CSV input: {exc}") from None
+    rows = [row for row in rows if row]
+    if not rows:
+        raise ApiError("bad_request", "the CSV is empty; send a header row and data rows")
+    header, data = [h.strip() for h in rows[0]], rows[1:]
+    values: list[list[Any]] = []
+    for i, row in enumerate(data):
+        if len(row) != len(header):
+            raise ApiError(
+                "bad_request",
+                f"Failed to parse the CSV input: line {i + 2} has {len(row)} fields, "
+                f"the header has {len(header)}",
+            )
+        values.append([_csv_number(cell) for cell in row])
+    return Rows(values, "csv", header)
+
+
+def _csv_number(cell: str) -> Any:
+    """A cell as a number; an empty cell is a missing value (None), other text stays text."""
+    if not cell.strip():
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
