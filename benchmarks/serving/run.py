@@ -9,6 +9,7 @@ See README.md next to this file for what it measures and how.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -95,6 +96,7 @@ class Cell:
     rss_peak_mb: float
     loadavg: float  # 1-minute load average of the machine when the cell started
     settle_s: float  # seconds waited for every server to go idle before the cell
+    rounds: list[float] = field(default_factory=list)  # req/s per round (before/after pairs)
 
 
 @dataclass
@@ -168,6 +170,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default="logreg,forest", help="which models to run")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument(
+        "--ab-rounds",
+        type=int,
+        default=4,
+        help="alternating rounds of HEAD and the baseline per cell (they share --duration)",
+    )
+    parser.add_argument(
         "--peer-local",
         action="store_true",
         help="also time `mlflow models serve` cold start from a local copy of the model",
@@ -189,23 +197,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # --- measuring ---------------------------------------------------------------------------------
-def run_cell(run: Run, model: str, rows: int, concurrency: int, target: Target) -> Cell:
+def _measure(
+    run: Run, concurrency: int, target: Target, seconds: float, warmup: float
+) -> tuple[LoadResult, float, float, float]:
+    """One wrk run on ``target`` after the servers go idle: (load, peak RSS, loadavg, settle)."""
     servers = {s.pid for s in run.active if s.proc.poll() is None} | {target.server.pid}
     settle = wait_idle(sorted(servers))
     loadavg = os.getloadavg()[0]
     cpus = run.pinning.load
-    if run.args.warmup > 0:
-        run_wrk(target.request, concurrency, run.args.warmup, run.args.timeout, cpus=cpus)
+    if warmup > 0:
+        run_wrk(target.request, concurrency, warmup, run.args.timeout, cpus=cpus)
     with RssSampler(target.server.pid) as rss:
-        load = run_wrk(target.request, concurrency, run.args.duration, run.args.timeout, cpus=cpus)
-    cell = Cell(model, rows, concurrency, target.label, load, rss.peak, loadavg, settle)
+        load = run_wrk(target.request, concurrency, seconds, run.args.timeout, cpus=cpus)
+    return load, rss.peak, loadavg, settle
+
+
+def _record(run: Run, model: str, rows: int, concurrency: int, target: Target, cell: Cell) -> Cell:
+    load = cell.load
     log(
         f"  {model:7} rows={rows:<5} c={concurrency:<3} {target.label:32} "
         f"{load.rps:9.1f} req/s  p50 {load.p50_ms:8.2f} ms  p99 {load.p99_ms:8.2f} ms  "
-        f"err {load.errors}  rss {rss.peak:5.0f} MB  load {loadavg:.1f}"
+        f"err {load.errors}  rss {cell.rss_peak_mb:5.0f} MB  load {cell.loadavg:.1f}"
     )
     run.cells.append(cell)
     return cell
+
+
+def run_cell(run: Run, model: str, rows: int, concurrency: int, target: Target) -> Cell:
+    load, rss, loadavg, settle = _measure(
+        run, concurrency, target, run.args.duration, run.args.warmup
+    )
+    cell = Cell(model, rows, concurrency, target.label, load, rss, loadavg, settle)
+    return _record(run, model, rows, concurrency, target, cell)
+
+
+def run_pair(
+    run: Run, model: str, rows: int, concurrency: int, after: Target, before: Target
+) -> None:
+    """HEAD's route and the baseline's in ``--ab-rounds`` alternating rounds that share the
+    cell's duration; each side's cell is its median round (by req/s), errors summed.
+
+    One machine's speed drifts by more than the 5% the comparison looks for within seconds;
+    alternating short rounds puts both sides through the same drift.
+    """
+    rounds = max(1, run.args.ab_rounds)
+    seconds = run.args.duration / rounds
+    results: dict[str, list[tuple[LoadResult, float, float, float]]] = {
+        after.label: [],
+        before.label: [],
+    }
+    for target in (after, before):
+        if run.args.warmup > 0:
+            run_wrk(
+                target.request,
+                concurrency,
+                run.args.warmup,
+                run.args.timeout,
+                cpus=run.pinning.load,
+            )
+    for r in range(rounds):
+        for target in (after, before) if r % 2 == 0 else (before, after):
+            results[target.label].append(_measure(run, concurrency, target, seconds, 0))
+    for target in (after, before):
+        samples = sorted(results[target.label], key=lambda x: x[0].rps)
+        load, _, loadavg, settle = samples[len(samples) // 2]
+        errors = sum(x[0].errors for x in samples)
+        load = dataclasses.replace(
+            load,
+            non_2xx=errors,
+            socket_errors=0,
+            timeouts=0,
+        )
+        rss = max(x[1] for x in samples)
+        cell = Cell(model, rows, concurrency, target.label, load, rss, loadavg, settle)
+        cell.rounds = [x[0].rps for x in results[target.label]]
+        _record(run, model, rows, concurrency, target, cell)
 
 
 def cold_start(run: Run, phase: Phase, server: Server, how: str) -> None:
@@ -353,15 +419,34 @@ def cell_targets(
 
 
 def load_cells(run: Run, phase: Phase, fleet: Fleet, with_constant: bool) -> None:
-    """Every concurrency for single rows then batches; servers interleaved within each."""
+    """Every concurrency for single rows then batches; servers interleaved within each.
+
+    With a baseline, each of HEAD's routes is measured together with the baseline's same
+    route in alternating rounds (:func:`run_pair`).
+    """
     for rows, payload in phase.payloads.items():
         targets = cell_targets(run, fleet, rows, payload, with_constant)
         if rows > 1:
             check_agreement(run, phase.model, targets)
+        twins = {
+            t.label: b
+            for t in targets
+            for b in targets
+            if fleet.base is not None
+            and t.server is fleet.ours
+            and b.server is fleet.base
+            and b.path == t.path
+        }
+        paired = {b.label for b in twins.values()}
         for i, c in enumerate(run.concurrencies):
             # Alternate the order from one concurrency to the next.
             for target in targets if i % 2 == 0 else targets[::-1]:
-                run_cell(run, phase.model.key, rows, c, target)
+                if target.label in paired:
+                    continue
+                if target.label in twins:
+                    run_pair(run, phase.model.key, rows, c, target, twins[target.label])
+                else:
+                    run_cell(run, phase.model.key, rows, c, target)
 
 
 def profiles(run: Run, phase: Phase, fleet: Fleet, with_limit: bool) -> None:

@@ -448,14 +448,16 @@ def _before_after(run: Any) -> list[str]:
         f"## Before and after ({base.rev} → HEAD)",
         "",
         f"`{base.rev}` = {base.sha[:12]} ({base.subject}) against HEAD ({_git_state()}), in"
-        " the same run, on the same machine, interleaved cell by cell. Change = after ÷ before"
-        f" - 1 in req/s; cells where HEAD is more than {SLOWER:.0%} slower are marked."
-        " A single short cell is noisy: a few percent either way is within the run-to-run"
-        " spread.",
+        " the same run, on the same machine. Each cell's duration is split into"
+        f" {run.args.ab_rounds} rounds that alternate HEAD and the baseline (HEAD first in"
+        " even rounds), so both sides see the same drift of the machine's speed, which on"
+        " this virtual machine is larger than 5% within seconds; each side's figure is its"
+        " median round. Change = after ÷ before - 1 in req/s; cells where HEAD is more than"
+        f" {SLOWER:.0%} slower are marked. The rounds' req/s are listed to show the spread.",
         "",
         "| model | rows | conns | route | before req/s | after req/s | change | p99 before ms"
-        " | p99 after ms | |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        " | p99 after ms | rounds before | rounds after | |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for model, before, after in _pairs(run):
         change = (_ratio(after.load.rps, before.load.rps) - 1) * 100
@@ -463,9 +465,14 @@ def _before_after(run: Any) -> list[str]:
         out.append(
             f"| {model.title} | {before.rows:,} | {before.concurrency} |"
             f" `{before.target.split()[-1]}` | {_fmt(before.load.rps)} | {_fmt(after.load.rps)}"
-            f" | {change:+.1f}% | {_ms(before.load.p99_ms)} | {_ms(after.load.p99_ms)} | {mark} |"
+            f" | {change:+.1f}% | {_ms(before.load.p99_ms)} | {_ms(after.load.p99_ms)} |"
+            f" {_rounds(before)} | {_rounds(after)} | {mark} |"
         )
     return [*out, ""]
+
+
+def _rounds(cell: Any) -> str:
+    return " / ".join(f"{r:,.0f}" for r in getattr(cell, "rounds", []))
 
 
 def _cold(run: Any) -> list[str]:
