@@ -217,11 +217,12 @@ def _serve_every_champion(settings: Settings, sup: Supervisor) -> None:
     other registered model that has a champion (the demos', and those users trained)."""
     if settings.models.strip():
         return
-    others = [
-        name
-        for name in Registry.from_settings(settings).names_with_alias()
-        if name != settings.model_binding.name
-    ]
+    try:
+        champions = Registry.from_settings(settings).names_with_alias()
+    except ModelyardError as exc:
+        sup.echo("up", f"serving {settings.model_binding} only: cannot list the models ({exc})")
+        return
+    others = [name for name in champions if name != settings.model_binding.name]
     if others:
         served = [str(settings.model_binding), *(f"{name}@champion" for name in others)]
         sup.env["MODELYARD_MODELS"] = ",".join(served)
