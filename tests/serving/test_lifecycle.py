@@ -146,7 +146,7 @@ def test_failed_swap_keeps_the_old_version_and_admin_key(isolated_registry, api_
         )
         registry.promote(reg.baseline_version)
         swapped = api.post("/admin/reload", headers={"X-Admin-Key": "s3cret"}).json()
-        assert swapped["swapped"]["champion"] == {
+        assert swapped["swapped"][f"{reg.model_name}@champion"] == {
             "from": reg.champion_version,
             "to": reg.baseline_version,
         }
