@@ -41,6 +41,22 @@ phase_end() {
     log "   done in ${took}s"
 }
 
+# --- engine and base images ---------------------------------------------------------------
+phase_start "docker engine and base images"
+# First: the lint below needs `docker compose` too.
+# A machine with no registry supplies scripts that start an engine and build stand-ins for
+# the base images; anywhere else the engine must run and the official images be reachable.
+if [[ -d "$SHARED/containers" ]]; then
+    bash "$SHARED/containers/ensure-docker.sh"
+    # debian:bookworm too, for the fresh-machine check: the stand-in is Debian with its python3
+    OFFLINE_PYTHON_TAGS="python:3.11-slim-bookworm python:3.11-slim python:3.11-bookworm-slim debian:bookworm" \
+        bash "$SHARED/containers/offline-base-images.sh"
+else
+    docker info >/dev/null 2>&1 || fail "no Docker engine answers (start dockerd, or set MODELYARD_SHARED)"
+    docker compose version >/dev/null 2>&1 || fail "Docker Compose v2 is missing (docker compose version)"
+fi
+phase_end
+
 # --- lint ---------------------------------------------------------------------------------
 # The tools run from uv's tool cache (uvx): never installed into the project's environment.
 phase_start "lint"
@@ -103,21 +119,6 @@ $UVX --quiet --from "$CHECKOV" checkov --quiet --compact --skip-download \
     --framework dockerfile secrets github_actions \
     -f Dockerfile.mlapp -f Dockerfile.mlflow -f compose.yaml -f compose.prod.yaml \
     -f compose.gpu.yaml -f .env.example -f .github/workflows/images.yml
-phase_end
-
-# --- engine and base images ---------------------------------------------------------------
-phase_start "docker engine and base images"
-# A machine with no registry supplies scripts that start an engine and build stand-ins for
-# the base images; anywhere else the engine must run and the official images be reachable.
-if [[ -d "$SHARED/containers" ]]; then
-    bash "$SHARED/containers/ensure-docker.sh"
-    # debian:bookworm too, for the fresh-machine check: the stand-in is Debian with its python3
-    OFFLINE_PYTHON_TAGS="python:3.11-slim-bookworm python:3.11-slim python:3.11-bookworm-slim debian:bookworm" \
-        bash "$SHARED/containers/offline-base-images.sh"
-else
-    docker info >/dev/null 2>&1 || fail "no Docker engine answers (start dockerd, or set MODELYARD_SHARED)"
-    docker compose version >/dev/null 2>&1 || fail "Docker Compose v2 is missing (docker compose version)"
-fi
 phase_end
 
 # --- the README's set-up on a stock Debian 12 --------------------------------------------
