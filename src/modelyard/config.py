@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body (bytes)."
     )
+    max_image_pixels: int = Field(
+        default=89_478_485,
+        ge=1,
+        description="Most pixels in one image (Pillow's decompression-bomb limit).",
+    )
     batching: bool = Field(default=True, description="Coalesce concurrent single-row requests.")
     batch_max_size: int = Field(default=64, ge=1, description="Most rows per coalesced call.")
     batch_max_wait_ms: float = Field(

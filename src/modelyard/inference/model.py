@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.errors import ModelLoadError
+from modelyard.errors import FeatureError, ModelLoadError
 from modelyard.extras import extra_for, lacking
 from modelyard.inference.fetch import ArtifactProxy
 from modelyard.inference.prepare import (
@@ -27,6 +27,8 @@ from modelyard.inference.prepare import (
     prepare_in_child,
     read_prepared,
 )
+from modelyard.inputs import InputKind
+from modelyard.inputs.image import ImageSpec
 from modelyard.inputs.tabular import FeatureSchema
 from modelyard.registry import Registry, VersionInfo
 
@@ -46,11 +48,15 @@ class Scores:
 
 @dataclass
 class LoadedModel:
-    """One model version in memory, with what the services report about it."""
+    """One model version in memory, with what the services report about it.
+
+    ``schema`` is the model's input kind: a :class:`FeatureSchema` for tabular models, an
+    :class:`ImageSpec` for image classifiers.
+    """
 
     info: VersionInfo
     ref: str
-    schema: FeatureSchema
+    schema: InputKind[Any]
     classes: tuple[Any, ...]
     flavor: str
     input_example: list[dict[str, Any]]
@@ -67,23 +73,40 @@ class LoadedModel:
     def version(self) -> str:
         return self.info.version
 
+    @property
+    def tabular(self) -> FeatureSchema:
+        """The feature schema of a tabular model; a FeatureError for a model of another kind."""
+        schema = self.schema
+        if not isinstance(schema, FeatureSchema):
+            raise FeatureError(
+                f"model {self.name!r} takes {schema.kind} inputs, not rows of features", None
+            )
+        return schema
+
     def score(self, matrix: np.ndarray) -> Scores:
-        """Score an (n, features) float64 matrix in one call."""
+        """Score a batch in one call: an (n, features) float64 matrix for a tabular model,
+        an (n, *tensor_shape) float32 array of preprocessed images for an image model."""
         return self._predict(matrix)
 
     def warm_up(self) -> None:
-        """Score the logged input example once; raises ModelLoadError if the model fails."""
-        rows = self.input_example or [dict.fromkeys(self.schema.names, 0.0)]
+        """Score the logged input example (a blank image) once; ModelLoadError if it fails."""
+        schema = self.schema
+        if isinstance(schema, ImageSpec):
+            batch = schema.blank(2)
+        else:
+            assert isinstance(schema, FeatureSchema)
+            rows = self.input_example or [dict.fromkeys(schema.names, 0.0)]
+            batch = schema.rows_to_matrix(rows)
         try:
-            scores = self.score(self.schema.rows_to_matrix(rows))
+            scores = self.score(batch)
         except Exception as exc:
             raise ModelLoadError(
                 f"version {self.version} of {self.name!r} failed its warm-up: {exc}"
             ) from exc
-        if len(scores.labels) != len(rows):
+        if len(scores.labels) != len(batch):
             raise ModelLoadError(
                 f"version {self.version} of {self.name!r} returned {len(scores.labels)} "
-                f"predictions for {len(rows)} rows"
+                f"predictions for {len(batch)} inputs"
             )
 
 
@@ -225,9 +248,9 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
     prepared, origin = _prepared(registry, info, target)
     try:
         schema = prepared.inputs
-        if not isinstance(schema, FeatureSchema):
-            raise ValueError(f"the {schema.kind} input kind is not served yet")
         onnx_path = prepared.onnx_path
+        if not isinstance(schema, FeatureSchema) and onnx_path is None:
+            raise ValueError(f"an {schema.kind} model is served from its ONNX graph; it has none")
         if onnx_path is not None and prepared.onnx_input is not None:
             from modelyard.inference.runtime import OnnxModel
 
@@ -235,6 +258,7 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
             predict, classes = _onnx_predictor(runtime, prepared.classes), prepared.classes
             engine = "onnxruntime"
         else:
+            assert isinstance(schema, FeatureSchema)
             predict, classes = _in_process(prepared, schema)
             engine = prepared.flavor
     except Exception as exc:
@@ -255,16 +279,26 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
     loaded.warm_up()
     loaded.load_seconds = time.perf_counter() - started
     log.info(
-        "loaded %s version %s (%s on %s, %d features) in %.2fs: %s",
+        "loaded %s version %s (%s on %s, %s) in %.2fs: %s",
         info.name,
         info.version,
         prepared.flavor,
         engine,
-        len(schema.names),
+        _inputs(schema),
         loaded.load_seconds,
         _how(origin, prepared),
     )
     return loaded
+
+
+def _inputs(schema: InputKind[Any]) -> str:
+    """The model's input in words, for the load's log line."""
+    if isinstance(schema, FeatureSchema):
+        return f"{len(schema.names)} features"
+    if isinstance(schema, ImageSpec):
+        p = schema.preprocessing
+        return f"{p.width}x{p.height} {p.mode} images"
+    return f"{schema.kind} inputs"
 
 
 def load_model(registry: Registry, ref: str, cache_dir: Path) -> LoadedModel:

@@ -39,6 +39,7 @@ from modelyard.errors import ModelLoadError
 from modelyard.extras import extra_for, lacking
 from modelyard.inference.fetch import place
 from modelyard.inputs import InputKind, kind_from_meta
+from modelyard.inputs.image import ImageSpec
 from modelyard.inputs.tabular import FeatureSchema
 
 if TYPE_CHECKING:
@@ -243,6 +244,24 @@ def _meta(
         "onnx_input": compiled.input_dtype if compiled else None,
         "onnx_output": compiled.output if compiled else None,
         "not_compiled": not_compiled,
+    }
+
+
+def image_meta(
+    spec: ImageSpec, classes: Sequence[Any], flavor: str, onnx_input: str = "float32"
+) -> dict[str, Any]:
+    """``meta.json`` of an image classifier whose ONNX graph takes ``spec``'s tensors and
+    answers class probabilities (an output named ``probabilities``, columns in ``classes``
+    order)."""
+    return {
+        "format": FORMAT,
+        **spec.meta(),
+        "classes": [_plain(c) for c in classes],
+        "flavor": flavor,
+        "input_example": [],
+        "onnx_input": onnx_input,
+        "onnx_output": "probabilities",
+        "not_compiled": None,
     }
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from modelyard.inputs.image import IMAGE, Images, ImageSpec
 from modelyard.inputs.kind import InputKind, kind_name
 from modelyard.inputs.tabular import TABULAR, FeatureSchema
 
 KINDS: dict[str, Callable[[Mapping[str, Any]], InputKind[Any]]] = {
     TABULAR: FeatureSchema.from_meta,
+    IMAGE: ImageSpec.from_meta,
 }
 
 
@@ -26,4 +28,4 @@ def kind_from_meta(meta: Mapping[str, Any]) -> InputKind[Any]:
     return build(meta)
 
 
-__all__ = ["KINDS", "FeatureSchema", "InputKind", "kind_from_meta"]
+__all__ = ["KINDS", "FeatureSchema", "ImageSpec", "Images", "InputKind", "kind_from_meta"]

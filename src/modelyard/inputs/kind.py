@@ -26,6 +26,11 @@ class InputKind(Protocol[InputT_contra]):
         """The kind's name, as ``meta.json`` says it."""
         ...
 
+    @property
+    def blocking(self) -> bool:
+        """Whether validating takes long enough (decoding images) to run off the event loop."""
+        ...
+
     def meta(self) -> dict[str, Any]:
         """The ``meta.json`` entries this kind is rebuilt from (its name included)."""
         ...

@@ -80,6 +80,7 @@ class FeatureSchema:
 
     names: tuple[str, ...]
     kind: ClassVar[str] = TABULAR
+    blocking: ClassVar[bool] = False  # validating rows takes microseconds: stay on the loop
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -143,7 +144,11 @@ class FeatureSchema:
             return self._rows(inputs, limit)
         if isinstance(inputs, Columns):
             return self._columns(inputs, limit)
-        raise TypeError(f"not a tabular layout: {type(inputs).__name__}")
+        raise FeatureError(
+            "this model takes tabular features, not images: send an object of "
+            f"{len(self.names)} numeric features",
+            getattr(inputs, "field", None),
+        )
 
     def rows_to_matrix(self, rows: Sequence[Any]) -> np.ndarray:
         """A batch of records (no row limit) → an (n, features) float64 matrix."""

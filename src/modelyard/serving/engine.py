@@ -27,6 +27,7 @@ from modelyard.config import Settings
 from modelyard.errors import ModelNotFoundError, RegistryUnavailableError
 from modelyard.inference.model import LoadedModel, load_version
 from modelyard.inference.watcher import Listener, SwapEvent, VersionLoader
+from modelyard.inputs.image import Images, limit_pixels
 from modelyard.inputs.tabular import TabularInput
 from modelyard.registry import Registry
 from modelyard.serving.batching import Arrival, MicroBatcher
@@ -85,6 +86,7 @@ class Predictor:
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        limit_pixels(self.settings.max_image_pixels)
         self.scorer = Scorer()
         if self.settings.batching:
             self.batcher = MicroBatcher(
@@ -122,7 +124,7 @@ class Predictor:
     async def predict(
         self,
         binding: Binding,
-        inputs: TabularInput,
+        inputs: TabularInput | Images,
         token: Arrival | None = None,
         limit: int | None = None,
     ) -> Prediction:
@@ -136,14 +138,17 @@ class Predictor:
     async def run(
         self,
         model: LoadedModel,
-        inputs: TabularInput,
+        inputs: TabularInput | Images,
         token: Arrival | None = None,
         limit: int | None = None,
     ) -> Prediction:
         """Validate ``inputs`` against ``model``'s input kind and score them."""
-        matrix = model.schema.validate(
-            inputs, self.settings.max_batch_rows if limit is None else limit
-        )
+        kind = model.schema
+        rows = self.settings.max_batch_rows if limit is None else limit
+        if kind.blocking:  # decoding images: keep the event loop free meanwhile
+            matrix = await asyncio.to_thread(kind.validate, inputs, rows)
+        else:
+            matrix = kind.validate(inputs, rows)
         batcher = self.batcher
         if batcher is not None and matrix.shape[0] == 1:
             result = await batcher.submit(model, matrix[0], token)

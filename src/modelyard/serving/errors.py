@@ -26,6 +26,7 @@ from modelyard.errors import (
     TooManyModelsError,
     UnknownModelError,
 )
+from modelyard.inputs.image import InvalidImageError
 
 Code = Literal[
     "bad_request",
@@ -39,6 +40,8 @@ Code = Literal[
     "batch_too_large",
     "unsupported_media_type",
     "invalid_feature",
+    "invalid_image",
+    "invalid_parameter",
     "empty_batch",
     "internal_error",
     "model_not_ready",
@@ -60,6 +63,8 @@ STATUS: dict[Code, int] = {
     "batch_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_feature": 422,
+    "invalid_image": 422,
+    "invalid_parameter": 422,
     "empty_batch": 422,
     "internal_error": 500,
     "model_not_ready": 503,
@@ -72,6 +77,7 @@ STATUS: dict[Code, int] = {
 DOMAIN_CODES: tuple[tuple[type[Exception], Code], ...] = (
     (BatchTooLargeError, "batch_too_large"),
     (EmptyBatchError, "empty_batch"),
+    (InvalidImageError, "invalid_image"),
     (FeatureError, "invalid_feature"),
     (ModelNotFoundError, "model_not_found"),
     (UnknownModelError, "model_not_found"),

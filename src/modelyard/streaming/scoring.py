@@ -53,7 +53,7 @@ def score_rows(model: LoadedModel, ids: Sequence[int], rows: Sequence[Any]) -> S
     if len(ids) != len(rows):
         raise ValueError("observation ids and rows differ in length")
     batch = ScoredBatch(model_name=model.name, model_version=model.version)
-    matrix, valid, invalid = model.schema.partition(rows)
+    matrix, valid, invalid = model.tabular.partition(rows)
     batch.failures = [FailureRow(ids[i], exc.reason, exc.field) for i, exc in invalid]
     if not valid:
         return batch

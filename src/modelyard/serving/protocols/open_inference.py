@@ -198,7 +198,7 @@ def metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
         "name": model.name,
         "versions": versions,
         "platform": model.flavor,
-        "inputs": [{"name": n, "datatype": "FP64", "shape": [-1]} for n in model.schema.names],
+        "inputs": [{"name": n, "datatype": "FP64", "shape": [-1]} for n in model.tabular.names],
         "outputs": [
             {"name": "predict", "datatype": "BYTES", "shape": [-1]},
             {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]},

@@ -74,7 +74,7 @@ async def infer(call: Call) -> Reply:
     with engine.arrival() as token:
         payload = await call.json(engine.settings.max_body_bytes)
         model = await _model(call)
-        inputs, wanted = codec.decode(payload, model.schema.names)
+        inputs, wanted = codec.decode(payload, model.tabular.names)
         prediction = await engine.run(model, inputs, token)
     body = codec.encode(prediction, wanted, payload)
     return json_reply(body, version=prediction.model.version)
