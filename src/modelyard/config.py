@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Most pixels in one image (Pillow's decompression-bomb limit).",
     )
+    max_top_k: int = Field(
+        default=100, ge=1, description="Most classes an image request may ask for (top_k)."
+    )
+    image_samples_dir: Path | None = Field(
+        default=None,
+        description="Images the dashboard offers to try (default: <home>/demo/images).",
+    )
     batching: bool = Field(default=True, description="Coalesce concurrent single-row requests.")
     batch_max_size: int = Field(default=64, ge=1, description="Most rows per coalesced call.")
     batch_max_wait_ms: float = Field(
@@ -207,6 +214,11 @@ class Settings(BaseSettings):
         return parse_bindings(self.models, self.model_name) or (self.model_binding,)
 
     # --- derived values --------------------------------------------------------------------
+    @cached_property
+    def image_samples(self) -> Path:
+        """The folder of sample images (``<class>/<file>``) the dashboard offers to try."""
+        return self.image_samples_dir or self.home / "demo" / "images"
+
     @property
     def client_host(self) -> str:
         """The address a client on this machine uses to reach a service bound to ``host``."""
