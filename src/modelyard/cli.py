@@ -62,11 +62,12 @@ app.command()(serving_cli.serve)
 app.command()(streaming_cli.worker)
 app.command()(streaming_cli.stream)
 app.add_typer(streaming_cli.db_app, name="db")
+app.add_typer(training_cli.demo_app, name="demo")
 app.command()(dashboard_cli.ui)
 app.command()(dashboard_cli.viz)
 
 # every group and command renders its help through the classes above
-for _typer in (app, streaming_cli.db_app):
+for _typer in (app, streaming_cli.db_app, training_cli.demo_app):
     _typer.info.cls = HelpGroup
     for _command in _typer.registered_commands:
         _command.cls = HelpCommand

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
+from modelyard.training.images import PIPELINE as IMAGES_PIPELINE
+from modelyard.training.images.pipeline import create_pipeline as create_images_pipeline
 from modelyard.training.pipeline import create_pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     training = create_pipeline()
-    return {"training": training, "__default__": training}
+    return {
+        "training": training,
+        IMAGES_PIPELINE: create_images_pipeline(),
+        "__default__": training,
+    }

@@ -16,12 +16,15 @@ if TYPE_CHECKING:
 __all__ = ["TrainResult", "train"]
 
 
-def train(settings: Settings, params: Mapping[str, Any] | None = None) -> TrainResult:
+def train(
+    settings: Settings, params: Mapping[str, Any] | None = None, pipeline: str = "training"
+) -> TrainResult:
     """Train, evaluate, log to MLflow and register one model version.
 
-    ``params`` are overrides merged over ``conf/base/parameters_training.yml``, e.g.
-    ``{"model": {"estimator": "random_forest"}}``.
+    ``params`` are overrides merged over ``conf/base/parameters_training*.yml``, e.g.
+    ``{"model": {"estimator": "random_forest"}}``; ``pipeline`` is ``training`` (tabular
+    data) or ``training_images`` (an image folder: ``{"images": {"path": DIR}}``).
     """
     from modelyard.training.run import train as run_training
 
-    return run_training(settings, params)
+    return run_training(settings, params, pipeline)

@@ -1,4 +1,4 @@
-"""``modelyard train``, ``modelyard promote VERSION`` and ``modelyard rollback``."""
+"""``modelyard train``, ``promote VERSION``, ``rollback`` and ``demo images DIR``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,20 @@ def train(
     *,
     estimator: Annotated[
         str | None,
-        typer.Option(help="logistic_regression, random_forest or gradient_boosting."),
+        typer.Option(
+            help="logistic_regression, random_forest or gradient_boosting; with --images: "
+            "logistic_regression, mlp or cnn (cnn needs the torch extra)."
+        ),
     ] = None,
     csv: Annotated[
         Path | None, typer.Option(help="Train on this CSV file instead of the iris demo.")
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="Train an image classifier on this folder: one sub-folder of JPEG/PNG "
+            "images per class."
+        ),
     ] = None,
     target: Annotated[str | None, typer.Option(help="Label column of the CSV.")] = None,
     param: Annotated[
@@ -37,13 +47,14 @@ def train(
         str | None,
         typer.Option(
             help="Registered model to add the version to (default: MODELYARD_MODEL_NAME if "
-            "set, else the CSV's file name, else iris)."
+            "set, else the CSV's file name or the image folder's name, else iris)."
         ),
     ] = None,
 ) -> None:
     """Train a model through the Kedro pipeline, log it to MLflow and register a version."""
     from modelyard.training import train as run_training
     from modelyard.training.overrides import merge, parse_params
+    from modelyard.training.run import IMAGES_PIPELINE, PIPELINE
 
     # Kedro's config loader calls an OmegaConf API that warns on every run; not actionable here.
     warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
@@ -51,8 +62,13 @@ def train(
         settings = get_settings()
         configure_logging("train", settings.log_level)
         overrides = parse_params(param or [])
+        pipeline = PIPELINE if images is None else IMAGES_PIPELINE
+        if images is not None:
+            _images_only(csv, target)
+            overrides = merge(overrides, {"images": {"path": str(images)}})
         if estimator:
-            overrides = merge(overrides, {"model": {"estimator": estimator}})
+            section = "model" if images is None else "image_model"
+            overrides = merge(overrides, {section: {"estimator": estimator}})
         if csv is not None:
             overrides = merge(overrides, {"data": {"source": "csv", "path": str(csv)}})
         if target:
@@ -62,7 +78,7 @@ def train(
         if if_no_champion and (current := _current_champion(settings, overrides)) is not None:
             typer.echo(f"champion: version {current} (exists: nothing to train)")
             return
-        result = run_training(settings, overrides)
+        result = run_training(settings, overrides, pipeline)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     outcome = "promoted" if result.promoted else f"version {result.version} kept as challenger"
     typer.echo(f"model:    {result.model_name} ({result.model_name_source})")
@@ -119,6 +135,15 @@ def _named(settings: Settings, model_name: str | None) -> Settings:
     return settings.model_copy(update={"model_name": check_name(model_name, "--model-name")})
 
 
+def _images_only(csv: Path | None, target: str | None) -> None:
+    from modelyard.errors import ConfigError
+
+    if csv is not None:
+        raise ConfigError("--images and --csv: train on one data set at a time")
+    if target is not None:
+        raise ConfigError("--target names a CSV's label column; an image's label is its folder")
+
+
 def _current_champion(settings: Settings, overrides: dict[str, Any]) -> str | None:
     """The champion of the model this run would register to (None when it has none)."""
     from modelyard.registry import Registry
@@ -129,11 +154,19 @@ def _current_champion(settings: Settings, overrides: dict[str, Any]) -> str | No
         requested=(overrides.get("tracking") or {}).get("model_name"),
         configured=settings.model_name,
         configured_explicitly="model_name" in settings.model_fields_set,
-        data=overrides.get("data") or {},
+        data=_data_of(overrides),
     )
     check_reachable(settings.tracking_uri)
     champion = Registry.from_settings(_named(settings, chosen.name)).champion()
     return champion.version if champion is not None else None
+
+
+def _data_of(overrides: dict[str, Any]) -> dict[str, Any]:
+    """What names the model, as :func:`~modelyard.training.naming.choose_model_name` reads it."""
+    images = overrides.get("images") or {}
+    if images.get("path"):
+        return {"source": "images", "path": images["path"]}
+    return dict(overrides.get("data") or {})
 
 
 def _moved(name: str, before: str | None, after: str) -> None:
@@ -141,3 +174,32 @@ def _moved(name: str, before: str | None, after: str) -> None:
         typer.echo(f"{name}@champion: version {after} (unchanged)")
     else:
         typer.echo(f"{name}@champion: version {before or '-'} -> version {after}")
+
+
+demo_app = typer.Typer(
+    name="demo",
+    help="Write the bundled demo data sets.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@demo_app.command("images")
+def demo_images(
+    folder: Annotated[Path, typer.Argument(help="Folder to write <digit>/<index>.png into.")],
+) -> None:
+    """Write scikit-learn's digits (1,797 images, 10 classes) as 32x32 RGB PNG files."""
+    from modelyard.training.images.demo import write_digits
+
+    with cli_errors():
+        settings = get_settings()
+        configure_logging("demo", settings.log_level)
+        try:
+            counts = write_digits(folder)
+        except OSError as exc:
+            from modelyard.errors import ConfigError
+
+            raise ConfigError(f"cannot write the demo images to {folder}: {exc}") from exc
+    total = sum(counts.values())
+    typer.echo(f"wrote {total} images of {len(counts)} classes to {folder}")
+    typer.echo(f"train on them: modelyard train --images {folder}")

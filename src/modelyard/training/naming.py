@@ -7,7 +7,8 @@ The rule, first match wins:
 1. the ``tracking.model_name`` parameter (``modelyard train --model-name NAME``);
 2. ``MODELYARD_MODEL_NAME`` when it was set explicitly (environment or ``.env``);
 3. for a CSV, the file's name without its extension, sanitised
-   (``data/Wine Quality.csv`` → ``wine-quality``);
+   (``data/Wine Quality.csv`` → ``wine-quality``); for an image folder, the folder's name
+   (``photos/Flowers/`` → ``flowers``);
 4. the setting's default (``iris``).
 """
 
@@ -35,12 +36,20 @@ class ModelName:
 
 def name_from_file(path: str | Path) -> str:
     """A registered model name from a data file: the lower-cased stem, other characters → ``-``."""
-    stem = Path(str(path)).stem.lower()
-    name = _UNSAFE.sub("-", stem).strip("-._")[:MAX_NAME_LENGTH].strip("-._")
+    return _sanitised(Path(str(path)).stem, f"the file name {Path(str(path)).name!r}")
+
+
+def name_from_folder(path: str | Path) -> str:
+    """A registered model name from an image folder: its lower-cased name, sanitised."""
+    folder = Path(str(path)).expanduser().resolve()
+    return _sanitised(folder.name, f"the folder name {folder.name!r}")
+
+
+def _sanitised(text: str, what: str) -> str:
+    name = _UNSAFE.sub("-", text.lower()).strip("-._")[:MAX_NAME_LENGTH].strip("-._")
     if not name:
         raise ConfigError(
-            f"cannot derive a model name from the file name {Path(str(path)).name!r}; "
-            "choose one with --model-name NAME"
+            f"cannot derive a model name from {what}; choose one with --model-name NAME"
         )
     return name
 
@@ -69,4 +78,7 @@ def choose_model_name(
     if data.get("source") == "csv" and data.get("path"):
         file_name = Path(str(data["path"])).name
         return ModelName(name_from_file(file_name), f"named after {file_name}")
+    if data.get("source") == "images" and data.get("path"):
+        name = name_from_folder(str(data["path"]))
+        return ModelName(name, f"named after the folder {Path(str(data['path'])).name or name}")
     return ModelName(configured, "the default")

@@ -1,4 +1,7 @@
-"""Running the ``training`` pipeline in a real Kedro session, from Python or the CLI."""
+"""Running a training pipeline in a real Kedro session, from Python or the CLI.
+
+``training`` trains on tabular data (iris or a CSV), ``training_images`` on an image folder.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from modelyard.training.result import TrainResult
 log = logging.getLogger(__name__)
 
 PIPELINE = "training"
+IMAGES_PIPELINE = "training_images"
+PIPELINES = (PIPELINE, IMAGES_PIPELINE)
 # Sections whose keys are open-ended (estimator hyperparameters); elsewhere an override
 # must name a parameter that exists, so that a typo is an error rather than ignored.
-_OPEN_SECTIONS = {("model", "hyperparameters")}
+_OPEN_SECTIONS = {("model", "hyperparameters"), ("image_model", "hyperparameters")}
 
 
 def _is_project(path: Path) -> bool:
@@ -86,8 +91,11 @@ def _quiet_telemetry() -> None:
         os.environ.setdefault(key, value)
 
 
-def train(settings: Settings, params: Mapping[str, Any] | None = None) -> TrainResult:
-    """Run the ``training`` pipeline with ``params`` merged over conf/base; log and register."""
+def train(
+    settings: Settings, params: Mapping[str, Any] | None = None, pipeline: str = PIPELINE
+) -> TrainResult:
+    """Run ``pipeline`` (``training`` or ``training_images``) with ``params`` merged over
+    conf/base; log and register."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
     from kedro.runner import SequentialRunner
@@ -95,6 +103,8 @@ def train(settings: Settings, params: Mapping[str, Any] | None = None) -> TrainR
     from modelyard.training.hooks import settings_for_run
     from modelyard.training.tracking import check_reachable
 
+    if pipeline not in PIPELINES:
+        raise ConfigError(f"pipeline: {pipeline!r} is not one of {list(PIPELINES)}")
     check_reachable(settings.tracking_uri)  # fail before fitting anything
     root = project_path(settings)
     _quiet_telemetry()
@@ -110,5 +120,5 @@ def train(settings: Settings, params: Mapping[str, Any] | None = None) -> TrainR
             check_overrides(overrides, _base_params(root))
         # Named, not defaulted: Kedro-Viz's run hook takes a runner it is not told about
         # for a parallel one, and warns on every run.
-        outputs = session.run(pipeline_names=[PIPELINE], runner=SequentialRunner())
+        outputs = session.run(pipeline_names=[pipeline], runner=SequentialRunner())
     return TrainResult.from_dict(outputs["training_result"].load())

@@ -1,0 +1,183 @@
+"""Logging an image-classifier run to MLflow: params, metrics, plots, file lists and the model.
+
+The model is logged as an ONNX model (``mlflow.onnx``) with a float32 tensor signature, and
+the prepared folder servers load (``modelyard/meta.json`` with the preprocessing and the
+classes, ``modelyard/model.onnx``) is added to it, as tabular models get theirs: a server
+loads the version with ONNX Runtime alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import ConfigError, RegistryError
+from modelyard.inputs.image import ImageSpec
+from modelyard.training.images.folder import ImageSet
+from modelyard.training.tracking import (
+    CONFUSION_ARTIFACT,
+    MODEL_ARTIFACT,
+    LoggedRun,
+    TrackingTarget,
+    _mlflow_prints_to_debug,
+    _param_value,
+    _use_server,
+    check_reachable,
+)
+
+log = logging.getLogger(__name__)
+
+MISCLASSIFIED_ARTIFACT = "plots/misclassified.png"
+LABELS_ARTIFACT = "labels.json"
+SKIPPED_ARTIFACT = "data/skipped.json"
+HOLDOUT_ARTIFACT = "data/holdout.json"
+REPORT_ARTIFACT = "training/report.json"
+
+
+def run_params(
+    *,
+    images: Mapping[str, Any],
+    split: Mapping[str, Any],
+    estimator: str,
+    fit_params: Mapping[str, Any],
+    loaded: ImageSet,
+    train: ImageSet,
+    test: ImageSet,
+) -> dict[str, Any]:
+    """The flat parameter set logged with the run."""
+    p = loaded.preprocessing
+    out: dict[str, Any] = {
+        "estimator": estimator,
+        "data.source": "images",
+        "images.path": loaded.root,
+        "images.classes": len(loaded.classes),
+        "images.loaded": len(loaded),
+        "images.skipped": len(loaded.skipped),
+        "images.min_per_class": images.get("min_per_class"),
+        "labels": json.dumps(list(loaded.classes)),
+        "preprocessing.size": f"{p.width}x{p.height}",
+        "preprocessing.mode": p.mode,
+        "preprocessing.layout": p.layout,
+        "preprocessing.mean": list(p.mean),
+        "preprocessing.std": list(p.std),
+        "split.test_size": split.get("test_size"),
+        "split.seed": split.get("seed"),
+        "split.stratify": split.get("stratify", True),
+        "rows.train": len(train),
+        "rows.test": len(test),
+    }
+    out.update({f"{estimator}.{key}": value for key, value in fit_params.items()})
+    return out
+
+
+def tensor_signature(loaded: ImageSet) -> Any:
+    """float32 ``(-1, *tensor_shape)`` in, float32 ``probabilities`` ``(-1, classes)`` out."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    shape = (-1, *loaded.preprocessing.tensor_shape)
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), shape, "input")]),
+        outputs=Schema(
+            [TensorSpec(np.dtype(np.float32), (-1, len(loaded.classes)), "probabilities")]
+        ),
+    )
+
+
+def log_image_run(
+    target: TrackingTarget,
+    *,
+    experiment: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    fitted: Mapping[str, Any],
+    loaded: ImageSet,
+    test: ImageSet,
+    artifacts: Mapping[str, bytes],
+) -> LoggedRun:
+    """One MLflow run: params, metrics (and the per-epoch loss), artifacts and the model."""
+    import mlflow
+
+    check_reachable(target.tracking_uri)
+    target.registry()  # applies the HTTP retry policy to MLflow's client
+    _use_server(target.tracking_uri)
+    documents = {
+        LABELS_ARTIFACT: list(loaded.classes),
+        SKIPPED_ARTIFACT: [item.as_dict() for item in loaded.skipped],
+        HOLDOUT_ARTIFACT: [
+            {"path": path, "label": label}
+            for path, label in zip(test.files, test.labels(), strict=True)
+        ],
+        REPORT_ARTIFACT: fitted["report"],
+    }
+    try:
+        exp = mlflow.set_experiment(experiment)
+        with _mlflow_prints_to_debug(), mlflow.start_run(experiment_id=exp.experiment_id) as run:
+            mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+            mlflow.log_metrics(dict(metrics))
+            for step, loss in enumerate(fitted["report"].get("loss") or [], start=1):
+                mlflow.log_metric("training_loss", float(loss), step=step)
+            mlflow.set_tags({"modelyard.input_kind": "image", "modelyard.runtime": "onnxruntime"})
+            for name, document in documents.items():
+                mlflow.log_text(json.dumps(document, indent=1), name)
+            with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
+                for name, data in artifacts.items():
+                    path = Path(tmp) / Path(name).name
+                    path.write_bytes(data)
+                    mlflow.log_artifact(str(path), artifact_path=str(Path(name).parent))
+            info = _log_onnx_model(fitted["onnx"], loaded)
+    except (ConfigError, RegistryError):
+        raise
+    except Exception as exc:
+        raise RegistryError(
+            f"logging the training run to {target.tracking_uri} failed: {exc}"
+        ) from exc
+    run_id = run.info.run_id
+    logged = LoggedRun(
+        run_id=run_id,
+        experiment_id=str(exp.experiment_id),
+        model_uri=str(info.model_uri),
+        run_url=target.run_url(str(exp.experiment_id), run_id),
+    )
+    log.info("logged run %s to experiment %r: %s", run_id, experiment, logged.run_url)
+    return logged
+
+
+def _log_onnx_model(onnx_bytes: bytes, loaded: ImageSet) -> Any:
+    """Log the graph as an MLflow ONNX model, then add the prepared folder to it."""
+    import mlflow.onnx
+    import onnx
+    from mlflow import MlflowClient
+
+    from modelyard.inference.prepare import PREPARED_DIR, image_meta, write_prepared
+
+    info = mlflow.onnx.log_model(
+        onnx.load_from_string(onnx_bytes),
+        name=MODEL_ARTIFACT,
+        signature=tensor_signature(loaded),
+        save_as_external_data=False,
+    )
+    meta = image_meta(ImageSpec(loaded.preprocessing), loaded.classes, flavor="onnx")
+    with tempfile.TemporaryDirectory(prefix="modelyard-prepared-") as tmp:
+        write_prepared(Path(tmp), meta, onnx_bytes)
+        MlflowClient().log_model_artifacts(
+            info.model_id, str(Path(tmp) / PREPARED_DIR), PREPARED_DIR
+        )
+    return info
+
+
+__all__ = [
+    "CONFUSION_ARTIFACT",
+    "HOLDOUT_ARTIFACT",
+    "LABELS_ARTIFACT",
+    "MISCLASSIFIED_ARTIFACT",
+    "REPORT_ARTIFACT",
+    "SKIPPED_ARTIFACT",
+    "log_image_run",
+    "run_params",
+]
