@@ -2,9 +2,12 @@
 
 :class:`FixtureRegistry` is an in-memory registry of two models: ``iris`` (version 1 the
 LogisticRegression baseline, version 2 the RandomForest that ``champion`` names) and
-``wine`` (version 1, ``champion``). :func:`fixture_loader` loads their versions from
-:mod:`serving_models`, so ``create_app`` serves real models without a tracking server or a
-uvicorn process; :func:`serving` runs it and waits for it.
+``wine`` (version 1, ``champion``), and the image classifier ``digits`` (version 1 a
+LogisticRegression on 16x16 pixels, version 2 a small MLP on 32x32 that ``champion``
+names, both compiled to ONNX). :func:`fixture_loader` loads their versions from
+:mod:`serving_models` (``digits`` the real way: a prepared folder in the model cache, read
+back by :func:`~modelyard.inference.model.load_prepared`), so ``create_app`` serves real
+models without a tracking server or a uvicorn process; :func:`serving` runs it and waits for it.
 """
 
 from __future__ import annotations
@@ -16,19 +19,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from serving_models import iris_model, wine_model
+from serving_models import DIGITS, digits_prepared, iris_model, wine_model
 from starlette.testclient import TestClient
 
 from modelyard.config import Settings
 from modelyard.errors import ModelNotFoundError
-from modelyard.inference.model import LoadedModel
+from modelyard.inference.model import CACHED, LoadedModel, load_prepared
+from modelyard.inference.prepare import read_prepared, write_prepared
 from modelyard.inference.watcher import VersionLoader
 from modelyard.registry import VersionInfo
 from modelyard.serving.app import create_app
 
 ESTIMATORS = {"1": "logistic_regression", "2": "random_forest"}
 ALIASES = {"champion": "2"}
-MODELS = {"iris": (ESTIMATORS, ALIASES), "wine": ({"1": "logistic_regression"}, {"champion": "1"})}
+MODELS = {
+    "iris": (ESTIMATORS, ALIASES),
+    "wine": ({"1": "logistic_regression"}, {"champion": "1"}),
+    DIGITS: ({"1": "logistic_regression", "2": "mlp"}, {"champion": "2"}),
+}
 
 
 class FixtureRegistry:
@@ -55,11 +63,25 @@ class FixtureRegistry:
 
 def fixture_loader(registry: Any, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
     """The version's model, carrying the registry's version info as a real load does."""
+    if info.name == DIGITS:
+        return digits_loaded(info, cache_dir, ref)
     if info.name == "wine":
         model = wine_model(info.version)
     else:
         model = iris_model(info.version, ESTIMATORS[info.version])
     return dataclasses.replace(model, info=info, ref=ref)
+
+
+def digits_loaded(info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
+    """A ``digits`` version written into the model cache as training prepares it, and loaded
+    from there as the server loads any cached version."""
+    target = cache_dir / info.name / info.version
+    if read_prepared(target) is None:
+        target.mkdir(parents=True, exist_ok=True)
+        write_prepared(target, *digits_prepared(info.version))
+    prepared = read_prepared(target)
+    assert prepared is not None
+    return load_prepared(prepared, info, ref, CACHED)
 
 
 def fixture_settings(home: Path, **overrides: Any) -> Settings:

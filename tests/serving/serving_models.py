@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -88,3 +89,77 @@ def picky_model(base: LoadedModel) -> LoadedModel:
         return base.score(matrix)
 
     return wrap(predict, base.classes, base.version + "-picky")
+
+
+# --- the image classifier: scikit-learn's digits, compiled to ONNX ----------------------------
+DIGITS = "digits"
+# Per version: the preprocessing (read back from meta.json at load) and the estimator.
+DIGITS_PREPROCESSING = {
+    "1": {"size": [16, 16], "mode": "L", "layout": "flat"},
+    "2": {"size": [32, 32], "mode": "L", "mean": [0.5], "std": [0.5], "layout": "flat"},
+}
+
+
+@cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 8x8 digits as 8-bit greyscale pixels, and their labels (0-9)."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    pixels = np.round(np.asarray(data.images) * (255.0 / 16.0)).astype(np.uint8)
+    return pixels, np.asarray(data.target)
+
+
+def digit_sample(digit: int) -> int:
+    """The index of the first sample of ``digit`` in the data set."""
+    return int(np.flatnonzero(_digits()[1] == digit)[0])
+
+
+def digit_image(
+    digit: int, image_format: str = "PNG", *, size: int = 64, mode: str = "L", sample: int = 0
+) -> bytes:
+    """An encoded picture of a handwritten ``digit`` (the ``sample``-th of the data set),
+    upscaled to ``size`` pixels square, in ``mode`` and ``image_format`` (PNG, JPEG, ...)."""
+    import io
+
+    from PIL import Image
+
+    pixels, labels = _digits()
+    index = int(np.flatnonzero(labels == digit)[sample])
+    image = Image.fromarray(pixels[index], "L").resize((size, size), Image.Resampling.BILINEAR)
+    if mode != "L":
+        image = image.convert(mode)
+    out = io.BytesIO()
+    image.save(out, image_format, **({"quality": 95} if image_format == "JPEG" else {}))
+    return out.getvalue()
+
+
+@cache
+def digits_prepared(version: str) -> tuple[dict[str, object], bytes]:
+    """``meta.json`` and the ONNX graph of version 1 (LogisticRegression on 16x16) or 2
+    (a small MLP on 32x32) of ``digits``, fitted once per process on the same preprocessing
+    the server applies."""
+    from PIL import Image
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    from modelyard.inference.prepare import image_meta
+    from modelyard.inputs.image import ImagePreprocessing, ImageSpec
+
+    preprocessing = ImagePreprocessing.from_params(DIGITS_PREPROCESSING[version])
+    pixels, labels = _digits()
+    x = np.stack([preprocessing.tensor(Image.fromarray(p, "L").resize((64, 64))) for p in pixels])
+    estimator: Any = (
+        LogisticRegression(max_iter=300)
+        if version == "1"
+        else MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0)
+    )
+    with threadpool_limits(1):  # BLAS threads only contend on a small, shared machine
+        estimator.fit(x, labels)
+    graph = to_onnx(estimator, x[:1], options={id(estimator): {"zipmap": False}})
+    outputs = [o.name for o in graph.graph.output]
+    assert "probabilities" in outputs, outputs
+    meta = image_meta(ImageSpec(preprocessing), estimator.classes_, "sklearn")
+    return meta, graph.SerializeToString()

@@ -246,6 +246,23 @@ def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: st
     started = time.perf_counter()
     target = cache_dir / info.name / info.version
     prepared, origin = _prepared(registry, info, target)
+    return load_prepared(prepared, info, ref, origin, started)
+
+
+def load_prepared(
+    prepared: Prepared,
+    info: VersionInfo,
+    ref: str,
+    origin: str = CACHED,
+    started: float | None = None,
+) -> LoadedModel:
+    """The model of a prepared version (see :func:`load_version`), warmed up.
+
+    ``origin`` says how the version got into the cache (for the log line); ``started`` is
+    when loading began (default: now).
+    """
+    if started is None:
+        started = time.perf_counter()
     try:
         schema = prepared.inputs
         onnx_path = prepared.onnx_path

@@ -5,7 +5,9 @@ Endpoints are plain coroutines ``endpoint(call) -> Reply``; the router
 raise. Reading a body follows one rule for every protocol: it is read only when its
 ``Content-Type`` declares a type the endpoint takes (JSON must be declared as
 ``application/json``), in UTF-8 and without other parameters; anything else, a missing
-header included, is refused with 415. JSON is parsed and written with orjson.
+header included, is refused with 415. JSON is parsed and written with orjson. Our own
+protocol also takes ``multipart/form-data`` and ``image/*`` bodies
+(:func:`content_type` splits such a header), and the query string (:meth:`Call.query`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.types import Receive, Scope
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 CSV = "text/csv"
+MULTIPART = "multipart/form-data"
+OCTET_STREAM = "application/octet-stream"
 TEXT = "text/plain; charset=utf-8"
 VERSION_HEADER = "X-Model-Version"
 _DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -72,6 +77,14 @@ class Call:
                 return str(value.decode("latin-1"))
         return None
 
+    def query(self, name: str) -> str | None:
+        """A query-string parameter (the last one when repeated), or None."""
+        raw = self.scope.get("query_string") or b""
+        if not raw:
+            return None
+        values = parse_qs(raw.decode("latin-1"), keep_blank_values=True).get(name)
+        return values[-1] if values else None
+
     async def body(self, limit: int) -> bytes:
         """The whole body, refusing (413) a declared or streamed size over ``limit`` bytes."""
         declared = self.header(b"content-length")
@@ -100,6 +113,16 @@ class Call:
         """The body of a request that must declare JSON, parsed."""
         media_type(self.header(b"content-type"), (JSON,))
         return parse_json(await self.body(limit))
+
+
+def content_type(raw: str | None) -> tuple[str, dict[str, str]]:
+    """A ``Content-Type`` header split into its lower-case media type and its parameters
+    (names lower-case, values unquoted); ``("", {})`` when it is missing."""
+    mime, *parts = (raw or "").split(";")
+    params = {
+        k.strip().lower(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in parts)
+    }
+    return mime.strip().lower(), params
 
 
 def media_type(raw: str | None, accepted: tuple[str, ...]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from inprocess import serving
+from image_samples import SMALL_IMAGE_BYTES, SMALL_TOP_K, decompression_bomb
 from serving_support import SMALL_BATCH_ROWS, SMALL_BODY_BYTES
 from starlette.testclient import TestClient
 
@@ -32,3 +33,36 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         max_body_bytes=SMALL_BODY_BYTES,
     ) as test_client:
         yield test_client
+
+
+# --- the image classifier --------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The API serving ``digits`` (/predict and /v2/predict: champion = version 2, an MLP
+    on 32x32; /v1/predict: version 1, a LogisticRegression on 16x16) and ``iris``."""
+    with serving(
+        tmp_path_factory.mktemp("api-home"),
+        model_name="digits",
+        models="digits@champion,iris@champion",
+        v1_model="digits@1",
+        v2_model="digits@champion",
+    ) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def digits_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """``digits`` with a small body limit (SMALL_IMAGE_BYTES) and top_k limit (SMALL_TOP_K)."""
+    with serving(
+        tmp_path_factory.mktemp("api-home"),
+        model_name="digits",
+        max_body_bytes=SMALL_IMAGE_BYTES,
+        max_top_k=SMALL_TOP_K,
+    ) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def bomb_png(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A 20000x20000 1-bit PNG (400 million pixels, a few hundred KB): a decompression bomb."""
+    return decompression_bomb()

@@ -388,7 +388,7 @@ def test_openapi_examples_are_answered(client) -> None:
     for path in PATHS:
         content = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         examples = {name: item["value"] for name, item in content["examples"].items()}
-        assert set(examples) == {"one_record", "batch"}
+        assert {"one_record", "batch"} <= set(examples)  # and image examples (digits)
         one = client.post(path, json=examples["one_record"])
         assert one.status_code == 200, one.text
         assert set(one.json()) == {"label", "probabilities", "model"}
