@@ -52,7 +52,10 @@ def wine_model(version: str = "1") -> LoadedModel:
 
     data = load_wine()
     schema = FeatureSchema(tuple(data.feature_names))
-    model = LogisticRegression(max_iter=5000).fit(data.data, data.target)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # BLAS threads only contend on a small, shared machine
+        model = LogisticRegression(max_iter=5000).fit(data.data, data.target)
     predict, classes = _sklearn_predictor(model, schema)
     return wrap(predict, classes, version, name="wine", schema=schema)
 

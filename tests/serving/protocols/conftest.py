@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from inprocess import serving
 from image_samples import SMALL_IMAGE_BYTES, SMALL_TOP_K, decompression_bomb
+from inprocess import serving
+from serving_models import digits_prepared
 from serving_support import SMALL_BATCH_ROWS, SMALL_BODY_BYTES
 from starlette.testclient import TestClient
 
@@ -40,6 +41,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The API serving ``digits`` (/predict and /v2/predict: champion = version 2, an MLP
     on 32x32; /v1/predict: version 1, a LogisticRegression on 16x16) and ``iris``."""
+    fit_digits()
     with serving(
         tmp_path_factory.mktemp("api-home"),
         model_name="digits",
@@ -53,6 +55,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def digits_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """``digits`` with a small body limit (SMALL_IMAGE_BYTES) and top_k limit (SMALL_TOP_K)."""
+    fit_digits()
     with serving(
         tmp_path_factory.mktemp("api-home"),
         model_name="digits",
@@ -63,6 +66,12 @@ def digits_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCli
 
 
 @pytest.fixture(scope="session")
-def bomb_png(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def bomb_png() -> bytes:
     """A 20000x20000 1-bit PNG (400 million pixels, a few hundred KB): a decompression bomb."""
     return decompression_bomb()
+
+
+def fit_digits() -> None:
+    """Fit both digits versions before a server starts (its readiness wait is short)."""
+    for version in ("1", "2"):
+        digits_prepared(version)

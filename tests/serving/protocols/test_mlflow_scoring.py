@@ -322,6 +322,8 @@ def test_openapi_examples_are_answered(client) -> None:
     examples = content["application/json"]["examples"]
     assert examples
     for name, item in examples.items():
+        if name.startswith("images_"):
+            continue  # answered by digits: test_images_mlflow_scoring.py
         response = client.post("/invocations", json=item["value"])
         assert response.status_code == 200, (name, response.text)
         assert response.json()["predictions"][0] == "setosa"

@@ -35,19 +35,21 @@ def top_k(value: Any, limit: int, name: str = TOP_K) -> int:
     if isinstance(value, str):
         text = value.strip()
         if not _INTEGER.fullmatch(text):
-            raise ApiError("invalid_parameter", f"must be an integer, got {value!r}", name)
+            raise _bad_k(f"{name} must be an integer, got {value!r}", name)
         value = int(text)
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not int:
-        raise ApiError("invalid_parameter", f"must be an integer, got {_json_type(value)}", name)
+        raise _bad_k(f"{name} must be an integer, got {_json_type(value)}", name)
     if value < 1:
-        raise ApiError("invalid_parameter", f"must be at least 1, got {value}", name)
+        raise _bad_k(f"{name} must be at least 1, got {value}", name)
     if value > limit:
-        raise ApiError(
-            "invalid_parameter", f"{value} is over the limit of {limit} (MODELYARD_MAX_TOP_K)", name
-        )
+        raise _bad_k(f"{name} is {value}, over the limit of {limit} (MODELYARD_MAX_TOP_K)", name)
     return value
+
+
+def _bad_k(message: str, name: str) -> ApiError:
+    return ApiError("invalid_parameter", message, name, names_field=True)
 
 
 def _json_type(value: Any) -> str:
@@ -92,6 +94,30 @@ def _index(classes: list[str], label: Any) -> int | None:
 
 
 # --- bodies --------------------------------------------------------------------------------
+B64 = "b64"
+
+
+def b64_instances(data: list[Any], field_name: str) -> Images:
+    """TensorFlow Serving's binary instances ``[{"b64": "<base64>"}, ...]`` as images; any
+    other instance is refused by row."""
+    items: list[Any] = []
+    for row, instance in enumerate(data):
+        if not (isinstance(instance, dict) and set(instance) == {B64}):
+            raise ApiError(
+                "invalid_image",
+                f'row {row}: an image instance is an object {{"b64": "<base64 image>"}}',
+                field_name,
+                row,
+            )
+        items.append(instance[B64])
+    return Images(items, field_name)
+
+
+def is_b64_instances(data: Any) -> bool:
+    """Whether ``instances`` are images: a list whose first item is a ``{"b64": ...}``."""
+    return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and B64 in data[0]
+
+
 def raw_image(body: bytes) -> Images:
     """A raw ``image/*`` body: one image."""
     return Images([body], BODY_FIELD, single=True)

@@ -5,6 +5,12 @@ A body is ``application/json`` with exactly one of ``dataframe_split``,
 with a header row. The answer is ``{"predictions": [label, ...]}`` like MLflow's
 scikit-learn flavour, plus ``"model": {"name", "version"}``. Errors use MLflow's shape
 ``{"error_code": "BAD_REQUEST", "message": ...}``; bad input is a 400 as in MLflow.
+
+An image classifier takes base64 images as ``{"instances": [{"b64": "<base64>"}, ...]}``
+(TensorFlow Serving's binary form, which MLflow's ``instances`` follows) or
+``{"inputs": {"image_data": ["<base64>", ...]}}`` (a column of images), with
+``"params": {"top_k": 5}`` optional, and answers ``{"predictions": [{"top_k": [{"label",
+"index", "probability"}, ...]}, ...], "model": {...}}``, one entry per image.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ import csv
 import io
 from typing import Any
 
+from modelyard.inputs.image import IMAGE_FIELD, Images
 from modelyard.inputs.tabular import Columns, Records, Rows, TabularInput
 from modelyard.serving.engine import Prediction
 from modelyard.serving.errors import ApiError, protocol_status
 from modelyard.serving.http import CSV, JSON, Reply, json_reply, parse_json
+from modelyard.serving.protocols import images
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MEDIA_TYPES = (CSV, JSON)
@@ -26,13 +34,28 @@ REQUIRED = (
 _CODES = {404: "RESOURCE_DOES_NOT_EXIST", 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
 
 
-def decode(mime: str, body: bytes) -> TabularInput:
-    """The inputs of a body of media type ``mime`` (one of :data:`MEDIA_TYPES`)."""
-    return csv_inputs(body) if mime == CSV else json_inputs(parse_json(body))
+def decode(mime: str, body: bytes, max_top_k: int = 100) -> tuple[TabularInput | Images, int]:
+    """The inputs of a body of media type ``mime`` (one of :data:`MEDIA_TYPES`), and the
+    ``params.top_k`` of an image request (default 5)."""
+    if mime == CSV:
+        return csv_inputs(body), images.DEFAULT_TOP_K
+    payload = parse_json(body)
+    inputs = json_inputs(payload)
+    if not isinstance(inputs, Images):
+        return inputs, images.DEFAULT_TOP_K
+    params = payload.get("params") or {}
+    return inputs, images.top_k(params.get(images.TOP_K), max_top_k, "params.top_k")
 
 
-def encode(prediction: Prediction) -> dict[str, Any]:
-    return {"predictions": prediction.labels, "model": prediction.model_json()}
+def encode(
+    prediction: Prediction, inputs: Any = None, k: int = images.DEFAULT_TOP_K
+) -> dict[str, Any]:
+    """The answer: labels, or for images (``inputs`` Images) the top ``k`` classes of each."""
+    if isinstance(inputs, Images):
+        predictions: list[Any] = [{"top_k": top} for top in images.ranked(prediction, k)]
+    else:
+        predictions = prediction.labels
+    return {"predictions": predictions, "model": prediction.model_json()}
 
 
 def render(error: ApiError) -> Reply:
@@ -43,8 +66,8 @@ def render(error: ApiError) -> Reply:
     )
 
 
-def json_inputs(payload: Any) -> TabularInput:
-    """The tabular layout an MLflow scoring JSON document holds."""
+def json_inputs(payload: Any) -> TabularInput | Images:
+    """The tabular layout (or the images) an MLflow scoring JSON document holds."""
     if not isinstance(payload, dict):
         raise ApiError("bad_request", f"{REQUIRED}. Received {type(payload).__name__}.")
     present = [key for key in FORMATS if key in payload]
@@ -73,6 +96,16 @@ def json_inputs(payload: Any) -> TabularInput:
         return Rows(data["data"], key, columns)
     if key == "dataframe_records":
         return Records(data, key)
+    if key == "instances" and images.is_b64_instances(data):
+        return images.b64_instances(data, key)
+    if key == "inputs" and isinstance(data, dict) and IMAGE_FIELD in data:
+        if len(data) != 1:
+            extra = next(k for k in data if k != IMAGE_FIELD)
+            raise ApiError(
+                "bad_request", f"unexpected input {extra!r} beside {IMAGE_FIELD!r}", str(extra)
+            )
+        column = data[IMAGE_FIELD]
+        return Images(column if isinstance(column, list) else [column], IMAGE_FIELD)
     if isinstance(data, dict):
         return Columns(data, key)
     if isinstance(data, list) and data and isinstance(data[0], list):

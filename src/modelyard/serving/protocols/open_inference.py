@@ -5,6 +5,16 @@ Inputs are either one tensor of shape ``[rows, features]`` (features in the orde
 or ``[rows, 1]``. Outputs: ``predict`` (labels) and ``predict_proba`` (``[rows, classes]``);
 both by default. ``outputs[i].parameters.classification = k`` turns that output into the
 top-k ``"score:index:label"`` strings. Errors: ``{"error": "..."}``.
+
+Image classifiers take one ``BYTES`` tensor of shape ``[n]`` (or ``[n, 1]``) of encoded
+images: base64 strings in JSON ``data`` (a ``data:`` URI allowed), or raw bytes through the
+binary data extension. With that extension the body is the JSON header (its length in the
+``Inference-Header-Content-Length`` header) followed by the binary data of every input whose
+``parameters.binary_data_size`` is set, in order; a BYTES element there is a 4-byte
+little-endian length and its bytes. The outputs are the same (``predict_proba`` with
+``classification`` k is the top-k), at most ``MODELYARD_MAX_TOP_K`` classes. An output with
+``parameters.binary_data`` (or every output, with ``parameters.binary_data_output`` on the
+request) is answered in binary the same way (``application/octet-stream``).
 """
 
 from __future__ import annotations
@@ -15,12 +25,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from modelyard.inference.model import LoadedModel
-from modelyard.inputs.tabular import Columns, Rows, TabularInput
+from modelyard.inputs import InputKind
+from modelyard.inputs.image import Images
+from modelyard.inputs.tabular import Columns, FeatureSchema, Rows, TabularInput
 from modelyard.serving.engine import Prediction
 from modelyard.serving.errors import ApiError, protocol_status
-from modelyard.serving.http import Reply, json_reply
+from modelyard.serving.http import Reply, json_reply, parse_json
+from modelyard.serving.protocols import images
 
 Wanted = list[tuple[str, int | None]]  # (output name, classification k or None)
 
@@ -38,6 +52,24 @@ NUMERIC_TYPES = {
     "UINT64",
 }
 OUTPUTS = ("predict", "predict_proba")
+BYTES = "BYTES"
+BINARY_HEADER = "Inference-Header-Content-Length"
+IMAGE_INPUT = "image"  # the input an image model's metadata names (any name is taken)
+# Little-endian numpy types of the binary data extension's tensors.
+BINARY_DTYPES = {
+    "BOOL": "?",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
+    "INT8": "i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "UINT8": "u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+}
 
 
 def render(error: ApiError) -> Reply:
@@ -69,7 +101,9 @@ def _flatten(data: Any, name: str) -> list[Any]:
     return flat
 
 
-def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
+def _tensor(
+    tensor: Any, index: int, datatypes: frozenset[str] | set[str] = NUMERIC_TYPES
+) -> tuple[str, list[int], str, list[Any]]:
     if not isinstance(tensor, Mapping):
         raise bad(f"inputs[{index}] must be an object with name, shape, datatype and data")
     missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
@@ -80,10 +114,10 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[Any]]:
         raise bad(f"inputs[{index}].name must be a string")
     if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and shape):
         raise bad(f"input {name!r}: shape must be a list of non-negative integers")
-    if datatype not in NUMERIC_TYPES:
+    if datatype not in datatypes:
         raise bad(
             f"input {name!r}: datatype {datatype!r} is not supported; "
-            f"use one of {sorted(NUMERIC_TYPES)}"
+            f"use one of {sorted(datatypes)}"
         )
     flat = _flatten(tensor["data"], name)
     if len(flat) != math.prod(shape):
@@ -194,11 +228,17 @@ def build_outputs(prediction: Prediction, wanted: Wanted) -> list[dict[str, Any]
 def metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
     """``GET /v2/models/{name}``: the model's tensors, versions and classes."""
     classes = [str(c) for c in model.classes]
+    schema = model.schema
+    inputs = (
+        [{"name": n, "datatype": "FP64", "shape": [-1]} for n in schema.names]
+        if isinstance(schema, FeatureSchema)
+        else [{"name": IMAGE_INPUT, "datatype": BYTES, "shape": [-1]}]
+    )
     return {
         "name": model.name,
         "versions": versions,
         "platform": model.flavor,
-        "inputs": [{"name": n, "datatype": "FP64", "shape": [-1]} for n in model.tabular.names],
+        "inputs": inputs,
         "outputs": [
             {"name": "predict", "datatype": "BYTES", "shape": [-1]},
             {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]},
@@ -212,12 +252,53 @@ def metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
     }
 
 
-def decode(payload: Any, names: tuple[str, ...]) -> tuple[TabularInput, Wanted]:
-    """The inputs of an inference request for features ``names``, and the outputs wanted."""
+def decode(payload: Any, kind: InputKind[Any]) -> tuple[TabularInput | Images, Wanted]:
+    """The inputs of an inference request for a model of input ``kind``, and the outputs
+    wanted. A BYTES tensor is images (which a tabular model's kind then refuses)."""
     if not isinstance(payload, dict):
         raise bad("the body must be a JSON object with 'inputs'")
     wanted = requested_outputs(payload)
-    return tensor_inputs(names, payload.get("inputs")), wanted
+    inputs = payload.get("inputs")
+    if isinstance(kind, FeatureSchema):
+        try:
+            found = image_inputs(inputs)
+        except ApiError:  # not a well-formed image tensor: refused as a bad tabular tensor
+            found = None
+        if found is not None:
+            return found, wanted
+        return tensor_inputs(kind.names, inputs), wanted
+    found = image_inputs(inputs)
+    if found is None:
+        first = inputs[0] if isinstance(inputs, list) and inputs else None
+        name = first.get("name") if isinstance(first, Mapping) else None
+        raise ApiError(
+            "invalid_feature",
+            f"this model classifies {kind.kind}s: send one BYTES tensor of encoded images "
+            "(base64 strings, or the binary data extension)",
+            str(name) if isinstance(name, str) else "inputs",
+        )
+    return found, wanted
+
+
+def image_inputs(inputs: Any) -> Images | None:
+    """The images of a request whose inputs hold a BYTES tensor; None when none does."""
+    if not isinstance(inputs, list) or not any(
+        isinstance(t, Mapping) and t.get("datatype") == BYTES for t in inputs
+    ):
+        return None
+    if len(inputs) != 1:
+        raise bad("an image request has one input: a BYTES tensor of encoded images")
+    name, shape, _, flat = _tensor(inputs[0], 0, {BYTES})
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+        raise bad(f"input {name!r}: shape must be [images] or [images, 1], got {shape}")
+    return Images(flat, name)
+
+
+def limit_classification(wanted: Wanted, limit: int) -> None:
+    """Refuse a ``classification`` k over ``limit`` (image requests: MODELYARD_MAX_TOP_K)."""
+    for name, k in wanted:
+        if k is not None:
+            images.top_k(k, limit, f"outputs[{name!r}].parameters.classification")
 
 
 def encode(prediction: Prediction, wanted: Wanted, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,3 +312,114 @@ def encode(prediction: Prediction, wanted: Wanted, payload: Mapping[str, Any]) -
     if isinstance(payload.get("parameters"), dict):
         body["parameters"] = payload["parameters"]
     return body
+
+
+# --- the binary data extension ---------------------------------------------------------------
+def split_binary(body: bytes, header_length: str) -> Any:
+    """The JSON header of a binary request, with each binary input's ``data`` filled in
+    from the bytes after it."""
+    try:
+        length = int(header_length)
+    except ValueError:
+        length = -1
+    if not 0 < length <= len(body):
+        raise bad(
+            f"{BINARY_HEADER} must be the length of the JSON header, between 1 and the "
+            f"body's {len(body)} bytes; got {header_length!r}"
+        )
+    payload = parse_json(body[:length])
+    attach_binary(payload, memoryview(body)[length:])
+    return payload
+
+
+def attach_binary(payload: Any, blob: memoryview) -> None:
+    """Set ``data`` of every input with ``parameters.binary_data_size`` from ``blob``."""
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    offset = 0
+    for i, tensor in enumerate(inputs if isinstance(inputs, list) else []):
+        params = tensor.get("parameters") if isinstance(tensor, dict) else None
+        size = params.get("binary_data_size") if isinstance(params, Mapping) else None
+        if size is None:
+            continue
+        name = tensor.get("name", f"inputs[{i}]")
+        if type(size) is not int or size < 0:
+            raise bad(f"input {name!r}: binary_data_size must be a non-negative integer")
+        if "data" in tensor:
+            raise bad(f"input {name!r}: send either data or binary_data_size, not both")
+        chunk = blob[offset : offset + size]
+        if len(chunk) < size:
+            raise bad(
+                f"input {name!r}: binary_data_size is {size} bytes, but only "
+                f"{len(blob) - offset} bytes of binary data are left"
+            )
+        offset += size
+        tensor["data"] = _from_binary(chunk, tensor.get("datatype"), str(name))
+    if offset != len(blob):
+        raise bad(f"{len(blob) - offset} bytes of binary data belong to no input")
+
+
+def _from_binary(chunk: memoryview, datatype: Any, name: str) -> list[Any]:
+    if datatype == BYTES:
+        items: list[Any] = []
+        pos = 0
+        while pos < len(chunk):
+            if pos + 4 > len(chunk):
+                raise bad(f"input {name!r}: BYTES element {len(items)} lacks its 4-byte length")
+            size = int.from_bytes(chunk[pos : pos + 4], "little")
+            pos += 4
+            if pos + size > len(chunk):
+                raise bad(
+                    f"input {name!r}: BYTES element {len(items)} says {size} bytes, "
+                    f"{len(chunk) - pos} are left"
+                )
+            items.append(bytes(chunk[pos : pos + size]))
+            pos += size
+        return items
+    dtype = BINARY_DTYPES.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
+        raise bad(f"input {name!r}: datatype {datatype!r} has no binary form here")
+    width = np.dtype(dtype).itemsize
+    if len(chunk) % width:
+        raise bad(f"input {name!r}: {len(chunk)} bytes are not a whole number of {datatype}")
+    values: list[Any] = np.frombuffer(chunk, dtype=dtype).tolist()
+    return values
+
+
+def binary_outputs(payload: Mapping[str, Any]) -> set[str]:
+    """The outputs a request wants in binary (``binary_data`` per output, or
+    ``binary_data_output`` for all)."""
+    params = payload.get("parameters")
+    every = bool(params.get("binary_data_output")) if isinstance(params, Mapping) else False
+    outputs = payload.get("outputs")
+    if not isinstance(outputs, list):
+        return set(OUTPUTS) if every else set()
+    wanted: set[str] = set()
+    for spec in outputs:
+        if not isinstance(spec, Mapping):
+            continue
+        out_params = spec.get("parameters")
+        binary = out_params.get("binary_data") if isinstance(out_params, Mapping) else None
+        if (every if binary is None else bool(binary)) and isinstance(spec.get("name"), str):
+            wanted.add(spec["name"])
+    return wanted
+
+
+def binary_body(body: dict[str, Any], names: set[str]) -> tuple[bytes, int]:
+    """The answer with the ``names`` outputs' data moved after the JSON header; the whole
+    body and the header's length."""
+    blobs: list[bytes] = []
+    for output in body["outputs"]:
+        if output["name"] not in names:
+            continue
+        blob = _to_binary(output.pop("data"), output["datatype"])
+        output["parameters"] = {**output.get("parameters", {}), "binary_data_size": len(blob)}
+        blobs.append(blob)
+    header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return header + b"".join(blobs), len(header)
+
+
+def _to_binary(data: Any, datatype: str) -> bytes:
+    if datatype == BYTES:
+        parts = [str(item).encode() for item in data]
+        return b"".join(len(p).to_bytes(4, "little") + p for p in parts)
+    return np.asarray(data).astype(BINARY_DTYPES[datatype]).tobytes()

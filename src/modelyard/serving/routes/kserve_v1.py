@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from enum import Enum
 
+from modelyard.inputs.image import Images
 from modelyard.serving.http import Call, Reply, json_reply
 from modelyard.serving.protocols import kserve_v1 as codec
 from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import (
+    IMAGE_B64,
     IRIS_ROW,
     IRIS_VALUES,
     V2_ERROR,
@@ -25,8 +27,10 @@ async def predict_v1(call: Call) -> Reply:
     with engine.arrival() as token:
         payload = await call.json(engine.settings.max_body_bytes)
         binding = engine.named(call.params["name"])
-        prediction = await engine.predict(binding, codec.decode(payload), token)
-    return json_reply(codec.encode(prediction), version=prediction.model.version)
+        inputs = codec.decode(payload)
+        k = codec.top_k(payload, engine.settings.max_top_k) if isinstance(inputs, Images) else None
+        prediction = await engine.predict(binding, inputs, token)
+    return json_reply(codec.encode(prediction, k), version=prediction.model.version)
 
 
 async def model_status(call: Call) -> Reply:
@@ -62,10 +66,18 @@ def register(app: ServingApp) -> None:
         codec.render,
         tags=tags,
         summary="KServe V1 prediction (instances → predictions).",
+        description="Tabular models answer a label per instance; image classifiers "
+        '`{"top_k": [{"label", "index", "probability"}, ...]}` per instance.',
         openapi_extra={
             **json_body(
-                {"records": {"instances": [IRIS_ROW]}, "lists": {"instances": IRIS_VALUES}},
-                "`instances`: objects keyed by feature, or lists in feature order.",
+                {
+                    "records": {"instances": [IRIS_ROW]},
+                    "lists": {"instances": IRIS_VALUES},
+                    "images": {"instances": [{"b64": IMAGE_B64}], "top_k": 3},
+                },
+                "`instances`: objects keyed by feature, or lists in feature order; for an "
+                'image classifier `{"b64": "<base64 image>"}` objects, with an optional '
+                "`top_k` (default 5) beside `instances`.",
             ),
             **path_parameters("{name}"),
         },

@@ -11,6 +11,7 @@ from modelyard.serving.http import Call, Reply, json_reply, media_type, text_rep
 from modelyard.serving.protocols import mlflow_scoring as codec
 from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import (
+    IMAGE_B64,
     IRIS_COLUMNS,
     IRIS_ROW,
     IRIS_VALUES,
@@ -30,8 +31,9 @@ async def invocations(call: Call) -> Reply:
     with engine.arrival() as token:
         mime = media_type(call.header(b"content-type"), codec.MEDIA_TYPES)
         body = await call.body(engine.settings.max_body_bytes)
-        prediction = await engine.predict(engine.primary, codec.decode(mime, body), token)
-    return json_reply(codec.encode(prediction), version=prediction.model.version)
+        inputs, k = codec.decode(mime, body, engine.settings.max_top_k)
+        prediction = await engine.predict(engine.primary, inputs, token)
+    return json_reply(codec.encode(prediction, inputs, k), version=prediction.model.version)
 
 
 async def ping(call: Call) -> Reply:
@@ -59,6 +61,8 @@ def register(app: ServingApp) -> None:
         "dataframe_records": {"dataframe_records": [IRIS_ROW]},
         "instances": {"instances": [IRIS_ROW]},
         "inputs_columns": {"inputs": {k: [v] for k, v in IRIS_ROW.items()}},
+        "images_instances": {"instances": [{"b64": IMAGE_B64}], "params": {"top_k": 3}},
+        "images_inputs": {"inputs": {"image_data": [IMAGE_B64]}},
     }
     csv_example = ",".join(IRIS_COLUMNS) + "\n" + ",".join(str(v) for v in IRIS_VALUES[0]) + "\n"
     app.route(
@@ -69,8 +73,10 @@ def register(app: ServingApp) -> None:
         tags=["mlflow"],
         summary="MLflow scoring protocol (as `mlflow models serve`).",
         description="JSON with exactly one of dataframe_split, dataframe_records, instances, "
-        "inputs (+ optional params), or text/csv with a header row. Serves "
-        "MODELYARD_MODEL_REF.",
+        "inputs (+ optional params), or text/csv with a header row. An image classifier "
+        'takes `{"instances": [{"b64": "<base64>"}]}` or `{"inputs": {"image_data": '
+        '["<base64>"]}}`, with `params.top_k` (default 5), and answers `{"predictions": '
+        '[{"top_k": [{"label", "index", "probability"}, ...]}]}`. Serves MODELYARD_MODEL_REF.',
         openapi_extra={
             "requestBody": {
                 "required": True,

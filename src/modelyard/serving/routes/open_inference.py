@@ -6,13 +6,24 @@ from __future__ import annotations
 
 from enum import Enum
 from importlib.metadata import version as package_version
+from typing import Any
 
 from modelyard.inference.model import LoadedModel
+from modelyard.inputs.image import Images
 from modelyard.serving.errors import known_error
-from modelyard.serving.http import Call, Reply, json_reply
+from modelyard.serving.http import (
+    JSON,
+    OCTET_STREAM,
+    Call,
+    Reply,
+    content_type,
+    json_reply,
+    media_type,
+)
 from modelyard.serving.protocols import open_inference as codec
 from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import (
+    IMAGE_B64,
     IRIS_COLUMNS,
     IRIS_VALUES,
     V2_ERROR,
@@ -22,7 +33,6 @@ from modelyard.serving.routes.docs import (
     response,
 )
 
-JSON = "application/json"
 NOT_READY = {"type": "object", "required": ["ready"], "properties": {"ready": {"const": False}}}
 
 
@@ -69,15 +79,34 @@ async def model_ready(call: Call) -> Reply:
     return json_reply({"name": name, "ready": True}, version=model.version)
 
 
+async def _payload(call: Call, limit: int) -> Any:
+    """The request's JSON; with the binary data extension, the JSON header with each binary
+    input's data filled in (the Content-Type may then be absent, as tritonclient sends it)."""
+    header = call.header(b"inference-header-content-length")
+    if header is None:
+        return await call.json(limit)
+    raw = call.header(b"content-type")
+    if raw is not None and content_type(raw)[0] != OCTET_STREAM:
+        media_type(raw, (OCTET_STREAM, JSON))
+    return codec.split_binary(await call.body(limit), header)
+
+
 async def infer(call: Call) -> Reply:
     engine = call.engine
     with engine.arrival() as token:
-        payload = await call.json(engine.settings.max_body_bytes)
+        payload = await _payload(call, engine.settings.max_body_bytes)
         model = await _model(call)
-        inputs, wanted = codec.decode(payload, model.tabular.names)
+        inputs, wanted = codec.decode(payload, model.schema)
+        if isinstance(inputs, Images):
+            codec.limit_classification(wanted, engine.settings.max_top_k)
         prediction = await engine.run(model, inputs, token)
     body = codec.encode(prediction, wanted, payload)
-    return json_reply(body, version=prediction.model.version)
+    version = prediction.model.version
+    binary = codec.binary_outputs(payload)
+    if binary:
+        data, length = codec.binary_body(body, binary)
+        return Reply(data, 200, OCTET_STREAM, version, ((codec.BINARY_HEADER, str(length)),))
+    return json_reply(body, version=version)
 
 
 def register(app: ServingApp) -> None:
@@ -110,6 +139,10 @@ def register(app: ServingApp) -> None:
                 {"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": IRIS_VALUES[0]}
             ],
             "outputs": [{"name": "predict_proba", "parameters": {"classification": 2}}],
+        },
+        "image_top_3": {
+            "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [IMAGE_B64]}],
+            "outputs": [{"name": "predict_proba", "parameters": {"classification": 3}}],
         },
     }
     shape = {"error": "input 'input-0': shape must be [rows, 4]"}
@@ -144,8 +177,18 @@ def register(app: ServingApp) -> None:
             codec.render,
             tags=tags,
             summary="Inference. `{version}` is a version number or an alias (champion, ...).",
+            description="Image classifiers also take the binary data extension: the JSON "
+            "header (`Inference-Header-Content-Length` bytes) then each input's "
+            "`binary_data_size` bytes; a BYTES element is a 4-byte little-endian length and "
+            "its bytes. Outputs with `parameters.binary_data` are answered in binary the same "
+            "way (`application/octet-stream`). `classification` k answers the top-k classes as "
+            '`"score:index:label"`.',
             openapi_extra={
-                **json_body(example, "Tensors: one [rows, 4] or one per feature."),
+                **json_body(
+                    example,
+                    "Tensors: one [rows, 4] or one per feature; for an image classifier one "
+                    "BYTES tensor [images] of base64 images (or binary: see the description).",
+                ),
                 **path_parameters(prefix),
             },
             responses=infer_errors,
