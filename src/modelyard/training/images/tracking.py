@@ -161,6 +161,9 @@ def _log_onnx_model(onnx_bytes: bytes, loaded: ImageSet) -> Any:
         name=MODEL_ARTIFACT,
         signature=tensor_signature(loaded),
         save_as_external_data=False,
+        # the graph needs onnx and onnxruntime; inferring that runs the model in a child
+        # process that imports the whole training environment (tens of seconds)
+        pip_requirements=mlflow.onnx.get_default_pip_requirements(),
     )
     meta = image_meta(ImageSpec(loaded.preprocessing), loaded.classes, flavor="onnx")
     with tempfile.TemporaryDirectory(prefix="modelyard-prepared-") as tmp:
