@@ -24,6 +24,7 @@ from modelyard.dashboard.panel_callbacks import (
     register_quality,
 )
 from modelyard.dashboard.state import DashboardState
+from modelyard.dashboard.try_callbacks import register_try
 from modelyard.dashboard.wiring import refreshing
 
 
@@ -36,6 +37,7 @@ def register_callbacks(app: Dash, state: DashboardState) -> None:
     register_promote(app, state)
     register_rollback(app, state)
     register_pipeline(app, state)
+    register_try(app, state)
 
 
 def register_status(app: Dash, state: DashboardState) -> None:

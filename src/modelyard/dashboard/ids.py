@@ -65,3 +65,29 @@ def timer(panel: str) -> str:
 
 
 TIMED_PANELS = ("services", "predictions", "quality", "drift", "models", "pipeline")
+
+# Pages
+URL = "url"
+OVERVIEW_PAGE = "overview-page"
+TRY_PAGE = "try-page"
+NAV_OVERVIEW = "nav-overview"
+NAV_TRY = "nav-try"
+TRY_PATH = "/try"
+
+# Try it (an image model's versions side by side)
+TRY_PANEL = "try-panel"
+TRY_MESSAGE = "try-message"
+TRY_MODEL = "try-model"
+TRY_RELOAD = "try-reload"
+TRY_UPLOAD = "try-upload"
+TRY_SAMPLE = "try-sample"
+TRY_SAMPLES_NOTE = "try-samples-note"
+TRY_IMAGE = "try-image"
+TRY_IMAGE_STORE = "try-image-store"
+TRY_MODELS_STORE = "try-models-store"
+TRY_SIDES = ("left", "right")
+
+
+def try_side(side: str, part: str) -> str:
+    """Id of one side's element (``try-left-chart``, ``try-right-version`` ...)."""
+    return f"try-{side}-{part}"

@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from modelyard.config import Settings
 from modelyard.dashboard import figures, ids
+from modelyard.dashboard.try_view import build_try_page
 from modelyard.dashboard.views import notice
 
 
@@ -43,6 +44,17 @@ def build_layout(settings: Settings) -> html.Div:
                 [
                     html.Span("modelyard", className="brand"),
                     html.Span(f"model {settings.model_name}", className="header-model"),
+                    html.Nav(
+                        [
+                            dcc.Link(
+                                "Overview", href="/", id=ids.NAV_OVERVIEW, className="nav-link"
+                            ),
+                            dcc.Link(
+                                "Try it", href=ids.TRY_PATH, id=ids.NAV_TRY, className="nav-link"
+                            ),
+                        ],
+                        className="nav",
+                    ),
                 ],
                 className="header-left",
             ),
@@ -235,6 +247,7 @@ def build_layout(settings: Settings) -> html.Div:
     )
     return html.Div(
         [
+            dcc.Location(id=ids.URL),
             *(
                 dcc.Interval(id=ids.timer(panel), interval=period_ms, max_intervals=1)
                 for panel in ids.TIMED_PANELS
@@ -250,6 +263,13 @@ def build_layout(settings: Settings) -> html.Div:
                     pipeline,
                 ],
                 className="grid",
+                id=ids.OVERVIEW_PAGE,
+            ),
+            html.Main(
+                [html.Div([build_try_page(settings)], className="span-all")],
+                className="grid",
+                id=ids.TRY_PAGE,
+                style={"display": "none"},
             ),
         ],
         className="page",
