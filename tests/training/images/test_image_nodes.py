@@ -221,3 +221,31 @@ def test_top_k_accuracy_counts_the_truth_among_the_k_best() -> None:
     assert nodes.top_k_accuracy(proba, truth, 1) == pytest.approx(1 / 3)
     assert nodes.top_k_accuracy(proba, truth, 2) == pytest.approx(2 / 3)
     assert nodes.top_k_accuracy(proba, truth, 3) == 1.0
+
+
+def test_every_image_parameter_section_is_used(params: dict[str, Any]) -> None:
+    used = {
+        name.split(":")[1].split(".")[0]
+        for name in create_pipeline().inputs()
+        if name.startswith("params:")
+    }
+    own = yaml.safe_load((REPO / "conf/base/parameters_training_images.yml").read_text())
+    assert used == {*own, "split", "tracking", "promotion"}
+
+
+def test_evaluate_lists_the_misclassified_most_confident_first(folder: Path) -> None:
+    images = load_folder(folder, SMALL)
+    train, test = nodes.split_images(images, {"test_size": 0.5, "seed": 0})
+    weak = {
+        "estimator": "logistic_regression",
+        "hyperparameters": {"logistic_regression": {"C": 1e-3}},
+    }
+    fitted = nodes.fit_model(train, test, weak)
+    metrics, confusion, wrong = nodes.evaluate_model(fitted, test)
+    assert 0 < len(wrong["files"]) == round((1 - metrics["accuracy"]) * len(test))
+    assert set(wrong["files"]) <= set(test.files)
+    assert all(t != p for t, p in zip(wrong["true"], wrong["predicted"], strict=True))
+    assert wrong["probability"] == sorted(wrong["probability"], reverse=True)
+    matrix = np.asarray(confusion["matrix"])
+    assert confusion["labels"] == list(test.classes)
+    assert matrix.sum() == len(test) and np.trace(matrix) == len(test) - len(wrong["files"])
