@@ -64,6 +64,9 @@ test: lint unit integration browser
 bench-serving: sync
 	$(UV) run python benchmarks/serving/run.py
 
+bench-images: sync
+	$(UV) run python benchmarks/images/run.py
+
 bench-streaming: sync test-services
 	$(UV) run python benchmarks/streaming/run.py
 

@@ -51,13 +51,17 @@ def write_payload(folder: Path, name: str, body: dict[str, Any], rows: int) -> P
 
 
 def http_call(
-    url: str, method: str = "GET", body: bytes | None = None, timeout: float = 30.0
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    timeout: float = 30.0,
+    content_type: str = "application/json",
 ) -> tuple[int, bytes]:
     """One request with the standard library; (status, body)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {"Content-Type": content_type} if body is not None else {}
         conn.request(method, parts.path or "/", body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()

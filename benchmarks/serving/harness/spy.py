@@ -158,7 +158,7 @@ class Profile:
         return dict(self.layers).get(layer, 0.0)
 
 
-def layer_of(frames: list[str]) -> str:
+def layer_of(frames: list[str], rules: Sequence[Rule] = RULES) -> str:
     """The layer of one stack (outermost frame first), by its innermost recognisable frame."""
     if _is(frames[-1], WAITING):
         return WAITING_LAYER
@@ -167,7 +167,7 @@ def layer_of(frames: list[str]) -> str:
     deferred: str | None = None
     for frame in reversed(frames):
         name, where = _parts(frame)
-        rule = next((r for r in RULES if r.matches(name, where)), None)
+        rule = next((r for r in rules if r.matches(name, where)), None)
         if rule is None:
             continue
         if not rule.deferring:
@@ -184,7 +184,9 @@ def _short(frame: str) -> str:
     return f"{name} ({tail})"
 
 
-def summarize(raw_path: Path, label: str, load: LoadResult | None) -> Profile:
+def summarize(
+    raw_path: Path, label: str, load: LoadResult | None, rules: Sequence[Rule] = RULES
+) -> Profile:
     layers: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     total = waiting = loop = 0
@@ -197,7 +199,7 @@ def summarize(raw_path: Path, label: str, load: LoadResult | None) -> Profile:
         frames = [f for f in frames if not f.startswith("thread ")]
         if not frames:
             continue
-        layer = layer_of(frames)
+        layer = layer_of(frames, rules)
         if layer == WAITING_LAYER:
             waiting += count
             continue
@@ -229,10 +231,12 @@ def profile_under_load(
     out: Path,
     label: str,
     cpus: Sequence[int] = (),
+    rules: Sequence[Rule] = RULES,
 ) -> Profile | None:
     """Run wrk for ``seconds`` and sample the server tree with py-spy in the middle of it.
 
-    wrk and py-spy both run on ``cpus`` (any when empty), away from the server's.
+    wrk and py-spy both run on ``cpus`` (any when empty), away from the server's; samples go
+    to layers by ``rules`` (another benchmark passes its own, e.g. with image decoding).
     """
     command = py_spy_command()
     if command is None:
@@ -279,4 +283,4 @@ def profile_under_load(
             result.get("load"),
             out,
         )
-    return summarize(out, label, result.get("load"))
+    return summarize(out, label, result.get("load"), rules)
