@@ -113,23 +113,24 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return pixels, np.asarray(data.target)
 
 
-def digit_sample(digit: int) -> int:
-    """The index of the first sample of ``digit`` in the data set."""
-    return int(np.flatnonzero(_digits()[1] == digit)[0])
+def _picture(index: int, size: int = 64) -> Any:
+    """Sample ``index`` as a greyscale PIL image, upscaled to ``size`` pixels square."""
+    from PIL import Image
+
+    pixels = _digits()[0][index]
+    return Image.fromarray(pixels, "L").resize((size, size), Image.Resampling.BILINEAR)
 
 
 def digit_image(
-    digit: int, image_format: str = "PNG", *, size: int = 64, mode: str = "L", sample: int = 0
+    digit: int, image_format: str = "PNG", *, size: int = 64, mode: str = "L", sample: int = 1
 ) -> bytes:
-    """An encoded picture of a handwritten ``digit`` (the ``sample``-th of the data set),
-    upscaled to ``size`` pixels square, in ``mode`` and ``image_format`` (PNG, JPEG, ...)."""
+    """An encoded picture of a handwritten ``digit`` (the ``sample``-th of the data set; by
+    default one both fixture versions recognise, for every digit), upscaled to ``size``
+    pixels square, in ``mode`` and ``image_format`` (PNG, JPEG, ...)."""
     import io
 
-    from PIL import Image
-
-    pixels, labels = _digits()
-    index = int(np.flatnonzero(labels == digit)[sample])
-    image = Image.fromarray(pixels[index], "L").resize((size, size), Image.Resampling.BILINEAR)
+    index = int(np.flatnonzero(_digits()[1] == digit)[sample])
+    image = _picture(index, size)
     if mode != "L":
         image = image.convert(mode)
     out = io.BytesIO()
@@ -142,7 +143,6 @@ def digits_prepared(version: str) -> tuple[dict[str, object], bytes]:
     """``meta.json`` and the ONNX graph of version 1 (LogisticRegression on 16x16) or 2
     (a small MLP on 32x32) of ``digits``, fitted once per process on the same preprocessing
     the server applies."""
-    from PIL import Image
     from skl2onnx import to_onnx
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -152,8 +152,8 @@ def digits_prepared(version: str) -> tuple[dict[str, object], bytes]:
     from modelyard.inputs.image import ImagePreprocessing, ImageSpec
 
     preprocessing = ImagePreprocessing.from_params(DIGITS_PREPROCESSING[version])
-    pixels, labels = _digits()
-    x = np.stack([preprocessing.tensor(Image.fromarray(p, "L").resize((64, 64))) for p in pixels])
+    labels = _digits()[1]
+    x = np.stack([preprocessing.tensor(_picture(i)) for i in range(len(labels))])
     estimator: Any = (
         LogisticRegression(max_iter=300)
         if version == "1"
