@@ -21,7 +21,7 @@ CEILING_STAGES = (
     ("model", "model only: ONNX Runtime on the preprocessed tensor, 1 image per call"),
     ("model_batch64", "model only, 64 images per call (per image)"),
     ("decode_model", "JPEG bytes → modelyard's decoder (draft mode) and preprocessing → model"),
-    ("request_model", "JSON body → base64 → decode → preprocess → model → top 5 (no HTTP)"),
+    ("request_model", "JSON body (orjson) → base64 → decode → model → top 5 (no HTTP)"),
     (
         "full_decode_model",
         "the peers' way: Pillow decodes the whole JPEG, convert, resize → model",
@@ -218,6 +218,60 @@ def _targets(run: Any) -> list[str]:
     return [*rows, ""]
 
 
+def _bounds(run: Any) -> list[str]:
+    """What the in-process ceilings say each target asks of any server on this core."""
+    out: list[str] = []
+    for v in _versions(run):
+        stages = run.ceilings.get(v, {})
+        need = {
+            s: stages[s]["images_per_s"]
+            for s in ("model", "decode_model", "request_model")
+            if s in stages
+        }
+        full = stages.get("full_decode_model", {}).get("images_per_s")
+        if len(need) < 3:
+            continue
+        model, decode, request = need["model"], need["decode_model"], need["request_model"]
+        lines = [
+            f"- {v}: decoding and preprocessing the JPEG alone bounds any server on this core to"
+            f" {_fmt(decode, 0)} images/s (model-only: {_fmt(model, 0)}); 50% of the model-only"
+            f" ceiling is {_fmt(model * OF_CEILING, 0)} images/s,"
+            f" {model * OF_CEILING / decode:,.0f}x what decoding allows, so that target cannot"
+            " be met by a server that decodes the image it is sent.",
+        ]
+        flask = _cell(run, v, TARGET_C, FLASK)
+        bento = _cell(run, v, TARGET_C, BENTO)
+        for peer, factor in ((flask, X_FLASK), (bento, X_BENTO)):
+            if peer is None:
+                continue
+            wanted = peer.load.rps * factor
+            verdict = "within" if wanted <= request else "above"
+            lines.append(
+                f"  - {factor:g}x {peer.server} at c={TARGET_C} is {_fmt(wanted, 0)} images/s:"
+                f" {verdict} the whole-request ceiling without HTTP ({_fmt(request, 0)};"
+                f" {_fmt(decode, 0)} for decode + model alone)."
+            )
+        if full:
+            lines.append(
+                f"  - Decoding the whole JPEG, as the peers do, allows {_fmt(full, 0)} images/s;"
+                f" Pillow's draft mode makes modelyard's decode {decode / full:.1f}x cheaper. So"
+                " if neither spent anything but decode and model, modelyard would be"
+                f" {decode / full:.1f}x as fast as a peer: the rest of any larger ratio must come"
+                " from the peer's own overhead (HTTP, framework, workers)."
+            )
+        out += lines
+    if not out:
+        return []
+    return [
+        "## What the ceilings allow",
+        "",
+        "The in-process ceilings (below) on the servers' core, set against the targets:",
+        "",
+        *out,
+        "",
+    ]
+
+
 # --- tables -------------------------------------------------------------------------------------
 def _load_tables(run: Any) -> list[str]:
     out: list[str] = []
@@ -399,6 +453,7 @@ def render(run: Any, command: str, seconds: float) -> str:
     parts = [
         *_header(run, command, seconds),
         *_targets(run),
+        *_bounds(run),
         *_method(run),
         *_load_tables(run),
         *_ceilings(run),
