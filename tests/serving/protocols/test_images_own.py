@@ -306,7 +306,8 @@ def test_image_data_that_is_not_base64(digits, value, reason) -> None:
 @pytest.mark.parametrize(
     ("top_k", "reason"),
     [
-        ("three", "must be an integer, got 'three'"),
+        ("three", "must be an integer, got "),
+        ("3", "must be an integer, got a string ('3')"),
         (2.5, "must be an integer, got "),
         (True, "must be an integer, got a boolean"),
         ([3], "must be an integer, got an array"),
@@ -321,7 +322,7 @@ def test_a_bad_top_k(digits_limited, top_k, reason) -> None:
         digits_limited.post("/predict", json={"image_data": b64(image), "top_k": top_k}),
         digits_limited.post("/predict", json={"images": [b64(image)], "top_k": top_k}),
     ]
-    if not isinstance(top_k, bool | list):
+    if not isinstance(top_k, bool | list) and top_k != "3":  # text is read as a number
         text = str(top_k)
         responses += [
             digits_limited.post(

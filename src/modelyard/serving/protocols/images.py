@@ -27,12 +27,13 @@ _INTEGER = re.compile(r"[+-]?\d{1,18}")
 
 
 # --- top_k ---------------------------------------------------------------------------------
-def top_k(value: Any, limit: int, name: str = TOP_K) -> int:
-    """The number of classes to answer: an integer in [1, ``limit``] (a JSON number, or the
-    text of a query parameter or form field); :data:`DEFAULT_TOP_K` when absent."""
+def top_k(value: Any, limit: int, name: str = TOP_K, *, text: bool = False) -> int:
+    """The number of classes to answer: an integer in [1, ``limit``] (a JSON number, or with
+    ``text`` the text of a query parameter or form field); :data:`DEFAULT_TOP_K` when
+    absent."""
     if value is None:
         return DEFAULT_TOP_K
-    if isinstance(value, str):
+    if text and isinstance(value, str):
         text = value.strip()
         if not _INTEGER.fullmatch(text):
             raise _bad_k(f"{name} must be an integer, got {value!r}", name)
@@ -59,6 +60,8 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if isinstance(value, float):
         return f"{value!r}"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
     if isinstance(value, list):
         return "an array"
     if isinstance(value, dict):

@@ -67,9 +67,10 @@ def decode_body(
         form = images.parse_form(body, params, (images.TOP_K,))
         inputs = form.images()
         k = form.fields.get(images.TOP_K, query_top_k)
-        return Request(inputs, None, not inputs.single, images.top_k(k, max_top_k))
+        return Request(inputs, None, not inputs.single, images.top_k(k, max_top_k, text=True))
     if mime != JSON:
-        return Request(images.raw_image(body), 1, False, images.top_k(query_top_k, max_top_k))
+        k = images.top_k(query_top_k, max_top_k, text=True)
+        return Request(images.raw_image(body), 1, False, k)
     return decode(parse_json_body(body), query_top_k, max_top_k)
 
 
@@ -103,7 +104,10 @@ def _images(payload: dict[str, Any], query_top_k: str | None, max_top_k: int) ->
                 f"{present[0]!r} and {images.TOP_K!r}",
                 str(key),
             )
-    k = images.top_k(payload.get(images.TOP_K, query_top_k), max_top_k)
+    if images.TOP_K in payload:
+        k = images.top_k(payload[images.TOP_K], max_top_k)
+    else:
+        k = images.top_k(query_top_k, max_top_k, text=True)
     if present[0] == IMAGE_FIELD:
         return Request(Images([payload[IMAGE_FIELD]], IMAGE_FIELD, single=True), 1, False, k)
     items = payload[IMAGES_FIELD]
