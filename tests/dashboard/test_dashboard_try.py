@@ -54,6 +54,8 @@ def test_samples_are_the_images_of_each_class_folder_in_order(tmp_path: Path) ->
     assert samples[1].title == "7 · a.JPG"
     assert [s.mime for s in samples] == ["image/jpeg", "image/jpeg", "image/png"]
     assert [s.name for s in list_samples(tmp_path, limit=2)] == ["1/z.jpeg", "7/a.JPG"]
+    # every class is offered, however many images the first ones hold
+    assert [s.name for s in list_samples(tmp_path, per_class=1)] == ["1/z.jpeg", "7/a.JPG"]
 
 
 def test_no_sample_folder_lists_nothing(tmp_path: Path) -> None:

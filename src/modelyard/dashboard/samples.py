@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+PER_CLASS = 20
+"""The most samples listed of each class (the first ones by file name)."""
 MAX_SAMPLES = 500
-"""The most samples listed (the first ones by class, then by file name)."""
+"""The most samples listed in all."""
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,21 @@ class Sample:
         return SUFFIXES[Path(self.name).suffix.lower()]
 
 
-def list_samples(root: Path, limit: int = MAX_SAMPLES) -> list[Sample]:
-    """The images under ``root/<class>/``, by class and then by file name (empty if none)."""
+def list_samples(root: Path, per_class: int = PER_CLASS, limit: int = MAX_SAMPLES) -> list[Sample]:
+    """The images under ``root/<class>/``, by class and then by file name (empty if none);
+    at most ``per_class`` of each class, so that every class is offered."""
     if not root.is_dir():
         return []
     found: list[Sample] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p)):
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and not _hidden(path) and path.suffix.lower() in SUFFIXES:
-                found.append(Sample(label=folder.name, name=f"{folder.name}/{path.name}"))
-                if len(found) >= limit:
-                    return found
+        images = sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.is_file() and not _hidden(path) and path.suffix.lower() in SUFFIXES
+        )
+        found += [Sample(label=folder.name, name=f"{folder.name}/{n}") for n in images[:per_class]]
+        if len(found) >= limit:
+            return found[:limit]
     return found
 
 
