@@ -34,10 +34,10 @@ def top_k(value: Any, limit: int, name: str = TOP_K, *, text: bool = False) -> i
     if value is None:
         return DEFAULT_TOP_K
     if text and isinstance(value, str):
-        text = value.strip()
-        if not _INTEGER.fullmatch(text):
+        digits = value.strip()
+        if not _INTEGER.fullmatch(digits):
             raise _bad_k(f"{name} must be an integer, got {value!r}", name)
-        value = int(text)
+        value = int(digits)
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not int:

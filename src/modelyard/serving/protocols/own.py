@@ -66,8 +66,9 @@ def decode_body(
     if mime == MULTIPART:
         form = images.parse_form(body, params, (images.TOP_K,))
         inputs = form.images()
-        k = form.fields.get(images.TOP_K, query_top_k)
-        return Request(inputs, None, not inputs.single, images.top_k(k, max_top_k, text=True))
+        asked = form.fields.get(images.TOP_K, query_top_k)
+        k = images.top_k(asked, max_top_k, text=True)
+        return Request(inputs, None, not inputs.single, k)
     if mime != JSON:
         k = images.top_k(query_top_k, max_top_k, text=True)
         return Request(images.raw_image(body), 1, False, k)
