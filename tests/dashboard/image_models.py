@@ -4,7 +4,8 @@ Two versions of a digits classifier (scikit-learn's 8x8 digits upscaled to 16x16
 version 1 a weak LogisticRegression, version 2 a stronger one that ``champion`` names) are
 compiled to ONNX, registered in a real MLflow server over its REST API, and written into the
 API's model cache as the prepared folders a trained version carries: the API resolves the
-references in MLflow and loads the versions from its cache, without training.
+references in MLflow and loads the versions from its cache, without training. A tabular
+model (iris) is registered the same way for an API that serves no image model.
 """
 
 from __future__ import annotations
@@ -66,13 +67,40 @@ def prepared(version: str) -> tuple[dict[str, Any], bytes]:
     return meta, graph.SerializeToString()
 
 
-def register(tracking_uri: str, name: str, home: Path) -> dict[str, str]:
-    """Register versions 1 and 2 of ``name`` (``champion`` → 2) and put them in the model
-    cache of an API whose MODELYARD_HOME is ``home``; the aliases are returned."""
+@cache
+def iris_prepared() -> tuple[dict[str, Any], bytes | None]:
+    """A tabular model (iris, LogisticRegression) as training prepares it."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from modelyard.inference.prepare import sklearn_prepared
+    from modelyard.inputs.tabular import FeatureSchema
+
+    data = load_iris()
+    schema = FeatureSchema(("sepal_length", "sepal_width", "petal_length", "petal_width"))
+    model = LogisticRegression(max_iter=500).fit(data.data, data.target)
+    example = [dict(zip(schema.names, map(float, data.data[0]), strict=True))]
+    return sklearn_prepared(model, schema, example)
+
+
+def register_digits(tracking_uri: str, name: str, home: Path) -> None:
+    """Versions 1 and 2 of the digits classifier as ``name``, ``champion`` → 2."""
+    register(tracking_uri, name, home, [prepared("1"), prepared("2")])
+
+
+def register(
+    tracking_uri: str,
+    name: str,
+    home: Path,
+    versions: list[tuple[dict[str, Any], bytes | None]],
+) -> None:
+    """Register ``versions`` of ``name`` (1, 2, ...; ``champion`` → the last) and put them in
+    the model cache of an API whose MODELYARD_HOME is ``home``."""
     with httpx.Client(base_url=f"{tracking_uri}/api/2.0/mlflow/", timeout=30) as mlflow:
         experiment = _ok(mlflow.post("experiments/create", json={"name": name}))
         _ok(mlflow.post("registered-models/create", json={"name": name}))
-        for version in ("1", "2"):
+        for number, (meta, onnx) in enumerate(versions, start=1):
+            version = str(number)
             run = _ok(mlflow.post("runs/create", json=experiment))["run"]["info"]
             # never downloaded: the API finds the version in its cache
             source = f"{run['artifact_uri']}/model"
@@ -81,10 +109,9 @@ def register(tracking_uri: str, name: str, home: Path) -> dict[str, str]:
             assert created["model_version"]["version"] == version
             target = home / "models" / name / version
             target.mkdir(parents=True, exist_ok=True)
-            write_prepared(target, *prepared(version))
-        alias = {"name": name, "alias": "champion", "version": "2"}
+            write_prepared(target, meta, onnx)
+        alias = {"name": name, "alias": "champion", "version": str(len(versions))}
         _ok(mlflow.post("registered-models/alias", json=alias))
-    return {"champion": "2"}
 
 
 def _ok(response: httpx.Response) -> Any:

@@ -8,6 +8,7 @@ The bars each side draws are compared with what the API itself answers for the s
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from dashboard_support import assert_no_traceback, eventually, plot_data
-from image_models import digit_png, register, write_samples
+from image_models import digit_png, iris_prepared, register, register_digits, write_samples
 
 from support import MlflowServer, free_port, modelyard_argv, running, service_env
 
@@ -45,17 +46,12 @@ class ImageApi:
         return response.json()  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-def image_api(
-    mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
-) -> Iterator[ImageApi]:
-    """``modelyard serve`` of a digits classifier: version 1 and ``champion`` (version 2)."""
-    home = tmp_path_factory.mktemp("try-api")
-    name = f"digits-{uuid.uuid4().hex[:8]}"
-    register(mlflow_server.url, name, home)
+@contextlib.contextmanager
+def _serving(tracking_uri: str, name: str, home: Path, log: Path) -> Iterator[str]:
+    """``modelyard serve`` of the registered ``name`` (version 1 and champion); its URL."""
     port = free_port()
     env = service_env(
-        MLFLOW_TRACKING_URI=mlflow_server.url,
+        MLFLOW_TRACKING_URI=tracking_uri,
         MODELYARD_HOME=home,
         MODELYARD_MODEL_NAME=name,
         MODELYARD_MODELS=f"{name}@champion",
@@ -63,9 +59,21 @@ def image_api(
         MODELYARD_REGISTRY_POLL_SECONDS=0,
     )
     url = f"http://127.0.0.1:{port}"
-    log = artifacts_dir / "logs" / f"dashboard-try-api-{os.getpid()}.log"
     log.unlink(missing_ok=True)
     with running(modelyard_argv("serve"), env, log, ready_url=f"{url}/ready", timeout=180):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def image_api(
+    mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> Iterator[ImageApi]:
+    """The API serving a digits classifier: version 1 and ``champion`` (version 2)."""
+    home = tmp_path_factory.mktemp("try-api")
+    name = f"digits-{uuid.uuid4().hex[:8]}"
+    register_digits(mlflow_server.url, name, home)
+    log = artifacts_dir / "logs" / f"dashboard-try-api-{os.getpid()}.log"
+    with _serving(mlflow_server.url, name, home, log) as url:
         yield ImageApi(url=url, name=name, tracking_uri=mlflow_server.url)
 
 
@@ -200,3 +208,24 @@ def test_page_says_when_the_api_is_down(
     assert_no_traceback(page)
     page.click("#nav-overview")
     eventually(lambda: page.is_visible("#overview-page") and not page.is_visible("#try-page"))
+
+
+def test_page_says_how_to_get_an_image_model(
+    mlflow_server: MlflowServer,
+    tmp_path: Path,
+    start_dashboard: Any,
+    page: Any,
+    artifacts_dir: Path,
+) -> None:
+    name = f"iris-{uuid.uuid4().hex[:8]}"
+    register(mlflow_server.url, name, tmp_path / "api", [iris_prepared()])
+    log = artifacts_dir / "logs" / f"dashboard-try-tabular-api-{os.getpid()}.log"
+    with _serving(mlflow_server.url, name, tmp_path / "api", log) as url:
+        assert httpx.get(f"{url}/").json()["models"][0]["input_kind"] == "tabular"
+        env = _dashboard_env(tmp_path / "home", url, mlflow_server.url)
+        dashboard = start_dashboard(env, "try-no-image-model", refresh_seconds=30.0)
+        page.goto(f"{dashboard.url}/try")
+        eventually(lambda: "serves no image model" in page.inner_text("#try-message"))
+    message = page.inner_text("#try-message")
+    assert "modelyard demo images" in message and "modelyard train --images" in message
+    assert_no_traceback(page)
