@@ -1,8 +1,9 @@
 """The OpenAPI document is true: schemathesis, in process, finds nothing to report.
 
 Every operation of ``/openapi.json`` gets generated requests against the API with the
-fixture models loaded; the checks are that nothing answers 5xx, and that every status,
-content type and body is one the document declares for that operation.
+fixture models loaded (tabular ones only, and the image classifier ``digits`` beside one);
+the checks are that nothing answers 5xx, and that every status, content type and body is
+one the document declares for that operation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from serving_models import digits_prepared
 
 from modelyard.serving.app import create_app
 
@@ -35,10 +37,21 @@ CHECKS = [
 EXAMPLES = 12  # per operation: the whole run stays within seconds
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+# The API serving tabular models only, and serving the image classifier beside one.
+SERVED = {
+    "iris": {},
+    "digits": {"model_name": "digits", "models": "digits@champion,iris@champion"},
+}
+
+
+@pytest.fixture(scope="module", params=list(SERVED))
+def app(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Any:
     home = tmp_path_factory.mktemp("api-home")
-    application = create_app(fixture_settings(home), FixtureRegistry, fixture_loader)  # type: ignore[arg-type]
+    if request.param == "digits":
+        for version in ("1", "2"):
+            digits_prepared(version)  # fitted before the lifespan's load waits on them
+    settings = fixture_settings(home, **SERVED[request.param])
+    application = create_app(settings, FixtureRegistry, fixture_loader)  # type: ignore[arg-type]
     yield application
     asgi.shutdown_lifespans()
 
