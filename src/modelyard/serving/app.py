@@ -51,11 +51,16 @@ DOCS_ASSETS = "/docs/assets"
 DESCRIPTION = """
 Predictions from models in the MLflow registry, over four protocols on the same loaded models:
 
-* modelyard's own: `POST /predict`, `/v1/predict`, `/v2/predict` (bound by configuration) and
-  `POST /models/{name}/predict` (any served model);
+* modelyard's own: `POST /predict`, `/v1/predict`, `/v2/predict` (bound by configuration),
+  `POST /models/{name}/predict` (any served model) and
+  `POST /models/{name}/versions/{ref}/predict` (any version or alias of one);
 * MLflow scoring (as `mlflow models serve`): `POST /invocations`, `GET /ping`, `GET /version`;
 * Open Inference Protocol (KServe V2): `/v2/health/*`, `/v2/models/{name}[/versions/{version}]`;
 * KServe V1: `POST /v1/models/{name}:predict`.
+
+Image classifiers take base64 images (JSON), multipart/form-data uploads or a raw `image/*`
+body on our own protocol, `{"b64": ...}` instances on KServe V1 and MLflow scoring, and BYTES
+tensors (JSON or binary) on V2, and answer their `top_k` classes, most probable first.
 
 Every prediction names the model version that made it (body and `X-Model-Version` header).
 """
