@@ -15,7 +15,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: up test sync uv lint unit integration browser postgres test-services bench-serving bench-streaming containers
+.PHONY: up test sync uv lint unit integration torch browser postgres test-services bench-serving bench-streaming containers
 
 uv: $(UV_STAMP)
 
@@ -27,8 +27,10 @@ $(UV_STAMP):
 		|| { echo "[make] could not install uv with '$(PYTHON) -m pip': install pip (apt-get install python3-pip) or uv itself"; exit 2; }
 	@$(UV) --version >/dev/null && touch $@
 
+# Every extra but torch: PyTorch with its CUDA libraries is several GB, and only the cnn
+# image estimator needs it (its tests run in .venv-torch, below).
 sync: uv
-	@$(UV) sync --locked --all-extras
+	@$(UV) sync --locked --all-extras --no-extra torch
 
 up: sync
 	$(UV) run modelyard up
@@ -49,17 +51,28 @@ lint: sync
 
 unit: sync
 	@echo "== unit tests (no servers)"
-	$(UV) run pytest -m "not integration" -q
+	$(UV) run pytest -m "not integration and not torch" -q
 
 integration: sync test-services
 	@echo "== integration tests (real MLflow, API, SQLite, PostgreSQL)"
-	$(UV) run pytest -m "integration and not browser" -q
+	$(UV) run pytest -m "integration and not browser and not torch" -q
+
+# The cnn image estimator's tests, in an environment of their own: the locked environment
+# plus PyTorch. TORCH_REQUIREMENT chooses the build (default: PyPI's, with CUDA; a CPU
+# build's wheel file or `torch==X+cpu` from another index is enough for the tests).
+TORCH_REQUIREMENT ?= torch>=2.9
+TORCH_VENV := .venv-torch
+torch: uv test-services
+	@echo "== PyTorch tests (the cnn image estimator, in $(TORCH_VENV))"
+	@UV_PROJECT_ENVIRONMENT=$(TORCH_VENV) $(UV) sync --locked --all-extras --no-extra torch --quiet
+	@$(UV) pip install --quiet --python $(TORCH_VENV)/bin/python "$(TORCH_REQUIREMENT)"
+	$(TORCH_VENV)/bin/python -m pytest -m torch -q
 
 browser: sync test-services
 	@echo "== browser tests (headless Chromium against the dashboard)"
 	$(UV) run pytest -m "browser" -q
 
-test: lint unit integration browser
+test: lint unit integration torch browser
 
 bench-serving: sync
 	$(UV) run python benchmarks/serving/run.py

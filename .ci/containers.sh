@@ -104,12 +104,15 @@ for file in compose.yaml compose.prod.yaml; do
     fi
     grep -q "set POSTGRES_PASSWORD in .env" <<<"$out" || fail "$file: unexpected refusal: $out"
 done
-# the GPU override reserves an NVIDIA device for train
+# the GPU override reserves an NVIDIA device for train, whose image has the torch extra
 docker compose --env-file "$ENV_FILE" -f compose.yaml -f compose.gpu.yaml config --format json \
     | python3 -c '
 import json, sys
-devices = json.load(sys.stdin)["services"]["train"]["deploy"]["resources"]["reservations"]["devices"]
-assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"], devices'
+train = json.load(sys.stdin)["services"]["train"]
+devices = train["deploy"]["resources"]["reservations"]["devices"]
+assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"], devices
+assert train["build"]["args"]["APP_EXTRAS"] == "--all-extras", train["build"]
+assert train["image"].startswith("modelyard/modelyard-app-torch:"), train["image"]'
 
 # checkov: Dockerfile policies on both Dockerfiles; it has no compose policies, so the compose
 # files, .env.example and the workflow go through its secrets and GitHub Actions checks.

@@ -50,6 +50,17 @@ def train(
             "set, else the CSV's file name or the image folder's name, else iris)."
         ),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="With --estimator cnn: auto (the GPU when there is one), cpu or cuda."),
+    ] = None,
+    init_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --estimator cnn: a local torchvision ResNet-18 state dict to start "
+            "from (sets the resnet18 architecture)."
+        ),
+    ] = None,
 ) -> None:
     """Train a model through the Kedro pipeline, log it to MLflow and register a version."""
     from modelyard.training import train as run_training
@@ -69,6 +80,7 @@ def train(
         if estimator:
             section = "model" if images is None else "image_model"
             overrides = merge(overrides, {section: {"estimator": estimator}})
+        overrides = merge(overrides, _cnn_options(images, device, init_weights))
         if csv is not None:
             overrides = merge(overrides, {"data": {"source": "csv", "path": str(csv)}})
         if target:
@@ -133,6 +145,27 @@ def _named(settings: Settings, model_name: str | None) -> Settings:
     if model_name is None:
         return settings
     return settings.model_copy(update={"model_name": check_name(model_name, "--model-name")})
+
+
+def _cnn_options(
+    images: Path | None, device: str | None, init_weights: Path | None
+) -> dict[str, Any]:
+    """The cnn hyperparameters that --device and --init-weights set."""
+    cnn: dict[str, Any] = {}
+    if device is not None:
+        cnn["device"] = device
+    if init_weights is not None:
+        cnn["init_weights"] = str(init_weights)
+        cnn["architecture"] = "resnet18"
+    if not cnn:
+        return {}
+    if images is None:
+        from modelyard.errors import ConfigError
+
+        raise ConfigError(
+            "--device and --init-weights train the cnn image estimator: add --images DIR"
+        )
+    return {"image_model": {"hyperparameters": {"cnn": cnn}}}
 
 
 def _images_only(csv: Path | None, target: str | None) -> None:

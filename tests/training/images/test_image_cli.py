@@ -56,3 +56,20 @@ def test_an_image_model_is_named_after_its_folder(tmp_path: Path) -> None:
         requested="digits", configured="iris", configured_explicitly=True, data=data
     )
     assert wins.name == "digits"
+
+
+def test_cnn_options_need_images_and_set_the_cnn_hyperparameters(tmp_path: Path) -> None:
+    from modelyard.training.cli import _cnn_options
+
+    done = CliRunner().invoke(app, ["train", "--device", "cuda"], env=NO_ENV)
+    assert done.exit_code != 0
+    assert "--device and --init-weights train the cnn image estimator" in done.stderr
+    weights = tmp_path / "resnet18.pth"
+    assert _cnn_options(tmp_path, "cpu", weights) == {
+        "image_model": {
+            "hyperparameters": {
+                "cnn": {"device": "cpu", "init_weights": str(weights), "architecture": "resnet18"}
+            }
+        }
+    }
+    assert _cnn_options(tmp_path, None, None) == {}

@@ -159,7 +159,7 @@ def resnet18(classes: int) -> nn.Module:
     """ResNet-18 with torchvision's module names, so its state dicts load unchanged."""
     from torch import nn
 
-    class BasicBlock(nn.Module):
+    class BasicBlock(nn.Module):  # type: ignore[misc]  # torch is not type-checked
         def __init__(self, cin: int, cout: int, stride: int) -> None:
             super().__init__()
             self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
@@ -177,9 +177,9 @@ def resnet18(classes: int) -> nn.Module:
             out = self.relu(self.bn1(self.conv1(x)))
             out = self.bn2(self.conv2(out))
             shortcut = x if self.downsample is None else self.downsample(x)
-            return self.relu(out + shortcut)  # type: ignore[no-any-return]
+            return self.relu(out + shortcut)
 
-    class ResNet18(nn.Module):
+    class ResNet18(nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
@@ -203,7 +203,7 @@ def resnet18(classes: int) -> nn.Module:
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
             for i in range(1, 5):
                 x = getattr(self, f"layer{i}")(x)
-            return self.fc(self.avgpool(x).flatten(1))  # type: ignore[no-any-return]
+            return self.fc(self.avgpool(x).flatten(1))
 
     return ResNet18()
 
@@ -302,7 +302,14 @@ def train_cnn(
     with progress_bar(f"training {settings.architecture} on {device}", settings.epochs) as bar:
         for epoch in range(1, settings.epochs + 1):
             loss, accuracy = _epoch(
-                network, optimiser, loss_fn, inputs, labels, settings, device, generator
+                network,
+                optimiser,
+                loss_fn,
+                inputs,
+                labels,
+                settings=settings,
+                device=device,
+                generator=generator,
             )
             history.append({"loss": loss, "accuracy": accuracy})
             bar.advance()
@@ -339,6 +346,7 @@ def _epoch(
     loss_fn: Any,
     inputs: torch.Tensor,
     labels: torch.Tensor,
+    *,
     settings: CnnSettings,
     device: str,
     generator: torch.Generator,

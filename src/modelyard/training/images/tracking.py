@@ -122,7 +122,10 @@ def log_image_run(
             mlflow.log_metrics(dict(metrics))
             for step, loss in enumerate(fitted["report"].get("loss") or [], start=1):
                 mlflow.log_metric("training_loss", float(loss), step=step)
-            mlflow.set_tags({"modelyard.input_kind": "image", "modelyard.runtime": "onnxruntime"})
+            tags = {"modelyard.input_kind": "image", "modelyard.runtime": "onnxruntime"}
+            if fitted["report"].get("device"):  # where a network trained (cpu or cuda)
+                tags["modelyard.device"] = str(fitted["report"]["device"])
+            mlflow.set_tags(tags)
             for name, document in documents.items():
                 mlflow.log_text(json.dumps(document, indent=1), name)
             with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
