@@ -44,7 +44,9 @@ def test_commands_in_the_readme_exist() -> None:
 def test_training_parameters_in_the_readme_exist() -> None:
     import yaml
 
-    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_training.yml").read_text())
+    params: dict[str, object] = {}
+    for name in ("parameters_training.yml", "parameters_training_images.yml"):
+        params |= yaml.safe_load((REPO_ROOT / "conf" / "base" / name).read_text())
     used = [k for k in re.findall(r"--param ([\w.]+)=", README) if k != "key"]
     assert used, "the README shows no --param example"
     for key in used:

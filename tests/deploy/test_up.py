@@ -6,6 +6,7 @@ and a stop request stops everything within the grace period, nothing killed.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -72,6 +73,16 @@ def test_up_starts_answers_and_stops_without_orphans(tmp_path: Path, artifacts_d
         assert v2.status_code == 200, v2.text
         assert v1.headers["X-Model-Version"] == "1"
         assert v2.headers["X-Model-Version"] == "2"
+        # the image demo: the digits written under <home>/demo/images, v1 and v2 trained
+        sample = next((tmp_path / "home" / "demo" / "images" / "7").glob("*.png"))
+        image = base64.b64encode(sample.read_bytes()).decode()
+        digits = httpx.post(
+            f"{api}/models/digits/predict", json={"image_data": image, "top_k": 3}, timeout=10
+        )
+        assert digits.status_code == 200, digits.text
+        answer = digits.json()
+        assert answer["top_k"][0]["label"] == "7" and len(answer["top_k"]) == 3
+        assert answer["model"]["name"] == "digits"
         wait_for_http(f"http://127.0.0.1:{ports['ui']}/", timeout=30)
         wait_for_http(f"http://127.0.0.1:{ports['mlflow']}/health", timeout=30)
         metrics = httpx.get(f"http://127.0.0.1:{ports['worker']}/metrics", timeout=10)

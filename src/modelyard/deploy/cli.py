@@ -12,8 +12,11 @@ from modelyard.extras import require_extras
 from modelyard.logs import configure_logging
 
 
-def up(
+def up(  # noqa: PLR0917 - Typer takes options as parameters
     train: bool = typer.Option(True, help="Train the demo models when no champion exists."),
+    images: bool = typer.Option(
+        True, help="Include the image demo (the digits classifier) in the training."
+    ),
     stream: bool = typer.Option(True, help="Replay the demo stream into the database."),
     ui: bool = typer.Option(True, help="Start the dashboard."),
     viz: bool = typer.Option(True, help="Start Kedro-Viz."),
@@ -26,7 +29,9 @@ def up(
     with cli_errors():
         settings = get_settings()
         configure_logging("up", settings.log_level)
-        options = StackOptions(train=train, stream=stream, ui=ui, viz=viz, startup_timeout=timeout)
+        options = StackOptions(
+            train=train, images=images, stream=stream, ui=ui, viz=viz, startup_timeout=timeout
+        )
         code = run_stack(settings, options, Supervisor(child_env(settings)))
     raise typer.Exit(code)
 

@@ -1,7 +1,9 @@
 """``modelyard up``: the whole local stack as child processes, in dependency order.
 
 MLflow first (unless the user set ``MLFLOW_TRACKING_URI``: then that server is used and
-none is started), then the demo's two models when no champion exists yet, the database
+none is started), then the demos' models when they have no champion yet (iris's two
+versions, and the ``digits`` image classifier's two generations, trained on scikit-learn's
+digits written as PNG files under ``MODELYARD_IMAGE_SAMPLES_DIR``), the database
 migrations, and the long-running services, each waited on until healthy. Every port a
 service is to listen on must be free: ``up`` refuses, naming the port and its setting,
 rather than talk to whatever answers there. Ctrl-C or SIGTERM stops them all.
@@ -27,11 +29,14 @@ from modelyard.registry import Registry
 
 log = logging.getLogger(__name__)
 
+IMAGE_DEMO_MODEL = "digits"
+
 
 @dataclass(frozen=True)
 class StackOptions:
     mlflow: bool = True
     train: bool = True
+    images: bool = True
     stream: bool = True
     ui: bool = True
     viz: bool = True
@@ -181,6 +186,8 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
         code = sup.run_once("train", [sys.executable, "-m", "modelyard.deploy.demo"])
         if code != 0:
             raise StartupError(f"training the demo models failed (exit code {code})")
+    if options.train and options.images:
+        _train_image_demo(settings, sup)
 
     _serve_every_champion(settings, sup)
     late: list[tuple[str, list[str], str | None]] = [
@@ -210,6 +217,17 @@ def _wait_healthy(
         if not child.running and not sup.stopping.is_set():
             _require_free(settings, options, child.name)
         raise
+
+
+def _train_image_demo(settings: Settings, sup: Supervisor) -> None:
+    """Train the ``digits`` image classifier (v1 and v2) unless it has a champion already."""
+    if Registry.from_settings(settings, IMAGE_DEMO_MODEL).champion() is not None:
+        return
+    folder = settings.image_samples.resolve()
+    argv = [sys.executable, "-m", "modelyard.training.images.demo", str(folder), IMAGE_DEMO_MODEL]
+    code = sup.run_once("train", argv)
+    if code != 0:
+        raise StartupError(f"training the image demo failed (exit code {code})")
 
 
 def _serve_every_champion(settings: Settings, sup: Supervisor) -> None:
