@@ -86,8 +86,18 @@ def animated_gif() -> bytes:
     return out.getvalue()
 
 
-# name → (bytes, a phrase the refusal must contain)
+BAD_IMAGES = (
+    "not_an_image",
+    "truncated",
+    "decompression_bomb",
+    "cmyk_jpeg",
+    "png_16_bit",
+    "animated_gif",
+)
+
+
 def bad_images(bomb: bytes) -> dict[str, tuple[bytes, str]]:
+    """Each of :data:`BAD_IMAGES` → (its bytes, a phrase the refusal must contain)."""
     return {
         "not_an_image": (b"this is plain text, not a picture", "not an image"),
         "truncated": (truncated_png(), "truncated"),

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from image_samples import SMALL_IMAGE_BYTES, SMALL_TOP_K, decompression_bomb
+from image_samples import (
+    BAD_IMAGES,
+    SMALL_IMAGE_BYTES,
+    SMALL_TOP_K,
+    bad_images,
+    decompression_bomb,
+)
 from inprocess import serving
 from serving_models import digits_prepared
 from serving_support import SMALL_BATCH_ROWS, SMALL_BODY_BYTES
@@ -69,6 +75,15 @@ def digits_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCli
 def bomb_png() -> bytes:
     """A 20000x20000 1-bit PNG (400 million pixels, a few hundred KB): a decompression bomb."""
     return decompression_bomb()
+
+
+@pytest.fixture(scope="session")
+def bad(bomb_png: bytes) -> dict[str, tuple[bytes, str]]:
+    """Every kind of bad image (:data:`image_samples.BAD_IMAGES`): bytes and the phrase its
+    refusal must contain."""
+    images = bad_images(bomb_png)
+    assert tuple(images) == BAD_IMAGES
+    return images
 
 
 def fit_digits() -> None:

@@ -7,16 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from image_samples import SMALL_IMAGE_BYTES, SMALL_TOP_K, b64, bad_images, data_uri, jpeg, png
+from image_samples import BAD_IMAGES, SMALL_IMAGE_BYTES, SMALL_TOP_K, b64, data_uri, jpeg, png
 from serving_support import IRIS_ROW
 
 PREDICT = "/v1/models/digits:predict"
-BAD = list(bad_images(b""))
-
-
-@pytest.fixture(scope="module")
-def bad(bomb_png: bytes) -> dict[str, tuple[bytes, str]]:
-    return bad_images(bomb_png)
 
 
 def refused(response: Any, status: int) -> str:
@@ -60,7 +54,7 @@ def test_top_k_default_and_cap(digits) -> None:
     assert uri.json()["predictions"][0]["top_k"][0]["label"] == "9"
 
 
-@pytest.mark.parametrize("name", BAD)
+@pytest.mark.parametrize("name", BAD_IMAGES)
 def test_bad_images(digits, bad, name) -> None:
     data, reason = bad[name]
     message = refused(digits.post(PREDICT, json={"instances": instances(png(1), data)}), 400)

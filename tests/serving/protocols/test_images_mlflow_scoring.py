@@ -7,15 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from image_samples import SMALL_IMAGE_BYTES, SMALL_TOP_K, b64, bad_images, png
+from image_samples import BAD_IMAGES, SMALL_IMAGE_BYTES, SMALL_TOP_K, b64, png
 
 INVOCATIONS = "/invocations"
-BAD = list(bad_images(b""))
-
-
-@pytest.fixture(scope="module")
-def bad(bomb_png: bytes) -> dict[str, tuple[bytes, str]]:
-    return bad_images(bomb_png)
 
 
 def refused(response: Any, status: int) -> str:
@@ -50,7 +44,7 @@ def test_top_k_defaults_to_five(digits) -> None:
     assert len(response.json()["predictions"][0]["top_k"]) == 5
 
 
-@pytest.mark.parametrize("name", BAD)
+@pytest.mark.parametrize("name", BAD_IMAGES)
 def test_bad_images(digits, bad, name) -> None:
     data, reason = bad[name]
     message = refused(

@@ -9,17 +9,11 @@ import json
 from typing import Any
 
 import pytest
-from image_samples import SMALL_IMAGE_BYTES, SMALL_TOP_K, b64, bad_images, jpeg, png
+from image_samples import BAD_IMAGES, SMALL_IMAGE_BYTES, SMALL_TOP_K, b64, jpeg, png
 from serving_support import IRIS_ROW
 
 INFER = "/v2/models/digits/infer"
-BAD = list(bad_images(b""))
 TOP_3 = [{"name": "predict_proba", "parameters": {"classification": 3}}]
-
-
-@pytest.fixture(scope="module")
-def bad(bomb_png: bytes) -> dict[str, tuple[bytes, str]]:
-    return bad_images(bomb_png)
 
 
 def refused(response: Any, status: int) -> str:
@@ -174,7 +168,7 @@ def test_metadata_describes_an_image_input(digits) -> None:
 
 
 # --- refusals ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", BAD)
+@pytest.mark.parametrize("name", BAD_IMAGES)
 def test_bad_images(digits, bad, name) -> None:
     data, reason = bad[name]
     message = refused(digits.post(INFER, json={"inputs": [tensor(png(1), data)]}), 400)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from image_samples import (
+    BAD_IMAGES,
     SMALL_IMAGE_BYTES,
     SMALL_TOP_K,
     b64,
-    bad_images,
     data_uri,
     jpeg,
     png,
@@ -33,12 +33,6 @@ PATHS = {
     "/models/digits/versions/champion/predict": ("2", "champion"),
 }
 DIGITS = range(10)
-BAD = list(bad_images(b"").keys())
-
-
-@pytest.fixture(scope="module")
-def bad(bomb_png: bytes) -> dict[str, tuple[bytes, str]]:
-    return bad_images(bomb_png)
 
 
 def refused(response: Any, status: int, code: str, field: str | None) -> dict[str, Any]:
@@ -238,7 +232,7 @@ def test_an_unknown_version_or_model(digits) -> None:
     )
 
 
-@pytest.mark.parametrize("name", BAD)
+@pytest.mark.parametrize("name", BAD_IMAGES)
 def test_bad_images_in_json(digits, bad, name) -> None:
     data, reason = bad[name]
     error = refused(
@@ -255,7 +249,7 @@ def test_bad_images_in_json(digits, bad, name) -> None:
     assert batch["row"] == 1 and reason in batch["message"]
 
 
-@pytest.mark.parametrize("name", BAD)
+@pytest.mark.parametrize("name", BAD_IMAGES)
 def test_bad_images_uploaded(digits, bad, name) -> None:
     data, reason = bad[name]
     one = refused(
