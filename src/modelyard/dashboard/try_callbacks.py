@@ -59,18 +59,24 @@ def on_try_page(pathname: str | None) -> bool:
 
 
 def register_pages(app: Dash) -> None:
+    """Show the page the address names; the overview's panels stop reloading while hidden."""
+    timers = [Output(ids.timer(panel), "disabled") for panel in ids.TIMED_PANELS]
+
     @callback(
         app,
         Output(ids.OVERVIEW_PAGE, "style"),
         Output(ids.TRY_PAGE, "style"),
         Output(ids.NAV_OVERVIEW, "className"),
         Output(ids.NAV_TRY, "className"),
+        *timers,
         Input(ids.URL, "pathname"),
     )
     def _page(pathname: str | None) -> tuple[Any, ...]:
-        if on_try_page(pathname):
-            return (HIDDEN, SHOWN, "nav-link", "nav-link active")
-        return (SHOWN, HIDDEN, "nav-link active", "nav-link")
+        trying = on_try_page(pathname)
+        paused = (trying,) * len(timers)
+        if trying:
+            return (HIDDEN, SHOWN, "nav-link", "nav-link active", *paused)
+        return (SHOWN, HIDDEN, "nav-link active", "nav-link", *paused)
 
 
 def register_models(app: Dash, state: DashboardState) -> None:
@@ -173,8 +179,11 @@ def register_versions(app: Dash, state: DashboardState) -> None:
         *outputs,
         Input(ids.TRY_MODEL, "value"),
         State(ids.TRY_MODELS_STORE, "data"),
+        *(State(ids.try_side(side, "version"), "value") for side in ids.TRY_SIDES),
     )
-    def _versions(name: str | None, served: dict[str, Any] | None) -> tuple[Any, ...]:
+    def _versions(
+        name: str | None, served: dict[str, Any] | None, *chosen: str | None
+    ) -> tuple[Any, ...]:
         entry = (served or {}).get(name or "")
         if not name or entry is None:
             return ([], None, [], None)
@@ -185,7 +194,12 @@ def register_versions(app: Dash, state: DashboardState) -> None:
         )
         versions, aliases = registered.read(name)
         options = version_options(model, versions, aliases)
-        left, right = default_refs(options)
+        offered = {o["value"] for o in options}
+        # a reload keeps the versions chosen while they are offered; otherwise the defaults
+        left, right = (
+            ref if ref in offered else default
+            for ref, default in zip(chosen, default_refs(options), strict=True)
+        )
         return (options, left, options, right)
 
 
