@@ -282,7 +282,10 @@ def register_answers(app: Dash, state: DashboardState) -> None:
             return _waiting("Upload an image or pick a sample")
         if not name:
             return _waiting("Choose an image model")
-        data = base64.b64decode(image["data"])
+        try:
+            data = base64.b64decode(image["data"], validate=True)
+        except (KeyError, TypeError, binascii.Error, ValueError):
+            return _waiting("The image could not be read: upload it again")
         refs = dict(zip(ids.TRY_SIDES, (left, right), strict=True))
         with ThreadPoolExecutor(max_workers=len(refs), thread_name_prefix="try") as pool:
             futures = {
