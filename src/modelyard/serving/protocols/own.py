@@ -53,6 +53,8 @@ class Request:
 
 def media(raw: str | None) -> tuple[str, dict[str, str]]:
     """The body's media type (JSON, multipart/form-data or image/*) and its parameters."""
+    if raw == JSON:  # the usual header, exactly as clients send it
+        return JSON, {}
     mime, params = content_type(raw)
     if mime == MULTIPART or (mime.startswith("image/") and len(mime) > len("image/")):
         return mime, params
