@@ -89,6 +89,12 @@ def _dashboard_env(home: Path, api_url: str, tracking_uri: str, **extra: object)
     )
 
 
+def _text(page: Any, selector: str) -> str:
+    """The element's text, or "" while it is not on the page (``eventually`` polls again)."""
+    element = page.query_selector(selector)
+    return str(element.inner_text()).strip() if element is not None else ""
+
+
 def _bars(page: Any, side: str) -> tuple[list[str], list[float]]:
     traces = plot_data(page, f"try-{side}-chart")
     assert len(traces) == 1 and traces[0]["y"], traces
@@ -105,7 +111,7 @@ def _check_side(page: Any, side: str, answer: dict[str, Any]) -> None:
         assert values == pytest.approx([p for _, p in expected], abs=1e-9)
         return True
 
-    eventually(drawn, timeout=60)
+    eventually(drawn, timeout=120)
     caption = f"#try-{side}-answer"
     assert page.get_attribute(caption, "data-version") == answer["model"]["version"]
     assert page.get_attribute(caption, "data-name") == answer["model"]["name"]
@@ -137,9 +143,9 @@ def test_upload_compares_two_versions_as_the_api_answers(
     page.goto(f"{dashboard.url}/try")
 
     # the served image model is chosen; version 1 on the left, champion (v2) on the right
-    eventually(lambda: page.inner_text("#try-model-value").strip() == image_api.name)
-    eventually(lambda: page.inner_text("#try-left-version-value").strip() == "v1")
-    eventually(lambda: page.inner_text("#try-right-version-value").strip() == "champion → v2")
+    eventually(lambda: _text(page, "#try-model-value") == image_api.name, timeout=120)
+    eventually(lambda: _text(page, "#try-left-version-value") == "v1")
+    eventually(lambda: _text(page, "#try-right-version-value") == "champion → v2")
     assert not page.is_visible("#overview-page")
 
     # upload a PNG through the page: both versions answer, as the API answers directly
@@ -147,7 +153,7 @@ def test_upload_compares_two_versions_as_the_api_answers(
     upload = tmp_path / "digit.png"
     upload.write_bytes(png)
     page.set_input_files("#try-upload input[type=file]", str(upload))
-    page.wait_for_selector("#try-image img.try-thumb")
+    page.wait_for_selector("#try-image img.try-thumb", timeout=120_000)
     assert "digit.png" in page.inner_text("#try-image")
     first, champion = image_api.top_k("1", png), image_api.top_k("champion", png)
     assert first["model"]["version"] == "1" and champion["model"]["version"] == "2"
@@ -164,7 +170,7 @@ def test_upload_compares_two_versions_as_the_api_answers(
     label, _, file_name = samples[1].partition("/")
     _choose(page, "try-sample", f"{label} · {file_name}")
     sample = (tmp_path / "samples" / samples[1]).read_bytes()
-    eventually(lambda: samples[1] in page.inner_text("#try-image"))
+    eventually(lambda: samples[1] in _text(page, "#try-image"))
     _check_side(page, "left", image_api.top_k("1", sample))
     _check_side(page, "right", image_api.top_k("champion", sample))
 
@@ -178,7 +184,7 @@ def test_upload_compares_two_versions_as_the_api_answers(
     text.write_text("not an image at all\n")
     page.set_input_files("#try-upload input[type=file]", str(text))
     for side in ("left", "right"):
-        eventually(lambda s=side: "not an image" in page.inner_text(f"#try-{s}-error"))
+        eventually(lambda s=side: "not an image" in _text(page, f"#try-{s}-error"), timeout=120)
         assert "invalid_image" in page.inner_text(f"#try-{side}-error")
     assert page.query_selector("#try-image img") is None
     assert "notes.txt" in page.inner_text("#try-image")
@@ -198,7 +204,7 @@ def test_page_says_when_the_api_is_down(
     page.goto(dashboard.url)
     page.click("#nav-try")  # from the overview, through the navigation
     eventually(lambda: page.is_visible("#try-page") and not page.is_visible("#overview-page"))
-    eventually(lambda: "not answering" in page.inner_text("#try-message"))
+    eventually(lambda: "not answering" in _text(page, "#try-message"), timeout=120)
     assert dead in page.inner_text("#try-message")
     assert "modelyard serve" in page.inner_text("#try-message")
     # no sample folder: the page says where it looked and how to fill it
@@ -225,7 +231,7 @@ def test_page_says_how_to_get_an_image_model(
         env = _dashboard_env(tmp_path / "home", url, mlflow_server.url)
         dashboard = start_dashboard(env, "try-no-image-model", refresh_seconds=30.0)
         page.goto(f"{dashboard.url}/try")
-        eventually(lambda: "serves no image model" in page.inner_text("#try-message"))
+        eventually(lambda: "serves no image model" in _text(page, "#try-message"), timeout=120)
     message = page.inner_text("#try-message")
     assert "modelyard demo images" in message and "modelyard train --images" in message
     assert_no_traceback(page)
