@@ -57,9 +57,15 @@ HERE = Path(__file__).resolve().parent
 OURS = "modelyard"
 FLASK = "Flask + gunicorn"
 BENTO = "BentoML"
-SERVERS = (OURS, FLASK, BENTO)
+# modelyard again, sent BentoML's multipart body (no base64): what the request form costs.
+OURS_MULTIPART = "modelyard, multipart"
+SERVERS = (OURS, FLASK, BENTO, OURS_MULTIPART)
 ROUTES: dict[str, dict[str, Route]] = {
     OURS: {"v1": Route("/v1/predict", "json"), "v2": Route("/v2/predict", "json")},
+    OURS_MULTIPART: {
+        "v1": Route("/v1/predict", "multipart"),
+        "v2": Route("/v2/predict", "multipart"),
+    },
     FLASK: {"v1": Route("/v1/predict", "json"), "v2": Route("/v2/predict", "json")},
     BENTO: {"v1": Route("/classify_v1", "multipart"), "v2": Route("/classify_v2", "multipart")},
 }
@@ -195,6 +201,7 @@ def start_all(
     ours = stack.enter_context(start_ours(tracking_uri, home, work, "cached", versions, cpus))
     if cold_start(run, OURS, ours, "model cached locally", bodies["json"], timeout=120):
         run.servers[OURS] = ours
+        run.servers[OURS_MULTIPART] = ours
     run.gunicorn_workers = flask_workers(cpus)
     flask = stack.enter_context(start_flask(bin_dir, models, work, run.gunicorn_workers, cpus))
     if cold_start(run, FLASK, flask, f"{run.gunicorn_workers} sync workers", bodies["json"]):
@@ -305,6 +312,8 @@ def profiles(run: Run, work: Path, bodies: dict[str, Body]) -> None:
 
 def record_memory(run: Run) -> None:
     for name, server in run.servers.items():
+        if name == OURS_MULTIPART:  # the same server as OURS
+            continue
         run.memory.append(
             {
                 "server": name,
