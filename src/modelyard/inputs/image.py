@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import binascii
 import io
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -147,9 +148,15 @@ def open_image(
 
 
 def _bomb_reason(exc: Exception) -> str:
+    """Pillow's refusal, with the one limit that is configured (it names twice that too)."""
     from PIL import Image
 
-    return f"the image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels ({exc})"
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{found.group(1)} pixels" if found else "more pixels than that"
+    return (
+        f"the image has {size}, over the limit of {Image.MAX_IMAGE_PIXELS} pixels "
+        "(a possible decompression bomb)"
+    )
 
 
 def _type_name(value: Any) -> str:
@@ -339,10 +346,12 @@ class ImageSpec:
     def validate(self, inputs: Any, limit: int) -> np.ndarray:
         """The (n, *tensor_shape) float32 batch of ``inputs``, or the error naming the problem."""
         if not isinstance(inputs, Images):
+            # where the rows stood in this protocol's request (records, instances, inputs...)
+            field_name = getattr(inputs, "field", None) or IMAGE_FIELD
             raise FeatureError(
-                f"this model classifies images: send base64 image data in {IMAGE_FIELD!r} "
-                "(or an image/* body), not features",
-                IMAGE_FIELD,
+                "this model classifies images: send base64 image data (or an image/* body), "
+                "not features",
+                field_name,
             )
         items = inputs.items
         field_name = inputs.field

@@ -360,8 +360,9 @@ def test_an_image_to_a_tabular_model_and_a_row_to_an_image_model(digits) -> None
         "f",
     )
     assert "not images" in upload["message"]
-    for body in (IRIS_ROW, {"records": [IRIS_ROW]}):
-        row = refused(digits.post("/predict", json=body), 422, "invalid_feature", "image_data")
+    # the field names where the rows stood: the body itself (one record) or "records"
+    for body, field in ((IRIS_ROW, "image_data"), ({"records": [IRIS_ROW]}, "records")):
+        row = refused(digits.post("/predict", json=body), 422, "invalid_feature", field)
         assert "this model classifies images" in row["message"]
 
 
