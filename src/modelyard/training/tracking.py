@@ -141,6 +141,56 @@ def _mlflow_prints_to_debug() -> Iterator[None]:
                 log.debug("mlflow: %s", line.strip())
 
 
+@dataclass
+class RunRecord:
+    """The MLflow run a :func:`training_run` block logs into; set ``model_uri`` in it."""
+
+    target: TrackingTarget
+    experiment: str
+    run_id: str = ""
+    experiment_id: str = ""
+    model_uri: str = ""
+
+    def logged(self) -> LoggedRun:
+        return LoggedRun(
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            model_uri=self.model_uri,
+            run_url=self.target.run_url(self.experiment_id, self.run_id),
+        )
+
+
+@contextmanager
+def training_run(target: TrackingTarget, experiment: str) -> Iterator[RunRecord]:
+    """An MLflow run on the target's server, in ``experiment``, for a block that logs to it.
+
+    MLflow's own prints go to the debug log; anything the block raises that is not already
+    a modelyard error becomes a RegistryError naming the server. The run's ids are in the
+    record; the block sets ``model_uri`` when it logs the model.
+    """
+    import mlflow
+
+    check_reachable(target.tracking_uri)
+    target.registry()  # applies the HTTP retry policy to MLflow's client
+    _use_server(target.tracking_uri)
+    record = RunRecord(target, experiment)
+    try:
+        exp = mlflow.set_experiment(experiment)
+        with _mlflow_prints_to_debug(), mlflow.start_run(experiment_id=exp.experiment_id) as run:
+            record.run_id = str(run.info.run_id)
+            record.experiment_id = str(exp.experiment_id)
+            yield record
+    except (ConfigError, RegistryError):
+        raise
+    except Exception as exc:
+        raise RegistryError(
+            f"logging the training run to {target.tracking_uri} failed: {exc}"
+        ) from exc
+    log.info(
+        "logged run %s to experiment %r: %s", record.run_id, experiment, record.logged().run_url
+    )
+
+
 def log_run(
     target: TrackingTarget,
     *,
@@ -159,53 +209,33 @@ def log_run(
     import mlflow.sklearn
     import pandas as pd
 
-    check_reachable(target.tracking_uri)
-    target.registry()  # applies the HTTP retry policy to MLflow's client
-    _use_server(target.tracking_uri)
     example = pd.DataFrame(matrix_example[:INPUT_EXAMPLE_ROWS], columns=list(features))
-    try:
-        exp = mlflow.set_experiment(experiment)
-        with _mlflow_prints_to_debug(), mlflow.start_run(experiment_id=exp.experiment_id) as run:
-            mlflow.log_params({k: _param_value(v) for k, v in params.items()})
-            mlflow.log_metrics(dict(metrics))
-            with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
-                png = Path(tmp) / Path(CONFUSION_ARTIFACT).name
-                png.write_bytes(confusion_png)
-                mlflow.log_artifact(str(png), artifact_path=str(Path(CONFUSION_ARTIFACT).parent))
-            mlflow.log_text(profile_json(dict(profile)), PROFILE_ARTIFACT)
-            with warnings.catch_warnings():
-                # MLflow scores the input example as a DataFrame; the model takes the
-                # matrix FeatureSchema builds, in the signature's column order.
-                warnings.filterwarnings("ignore", message="X has feature names")
-                info = mlflow.sklearn.log_model(
-                    model,
-                    name=MODEL_ARTIFACT,
-                    signature=model_signature(features),
-                    input_example=example,
-                    skops_trusted_types=list(trusted_types) or None,
-                    # the model needs scikit-learn and skops, not the whole training project
-                    pip_requirements=mlflow.sklearn.get_default_pip_requirements(
-                        include_skops=True
-                    ),
-                )
-            rows = [{str(k): float(v) for k, v in r.items()} for r in example.to_dict("records")]
-            compiled = _log_prepared(info.model_id, model, matrix_example, rows)
-            mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
-    except (ConfigError, RegistryError):
-        raise
-    except Exception as exc:
-        raise RegistryError(
-            f"logging the training run to {target.tracking_uri} failed: {exc}"
-        ) from exc
-    run_id = run.info.run_id
-    logged = LoggedRun(
-        run_id=run_id,
-        experiment_id=str(exp.experiment_id),
-        model_uri=str(info.model_uri),
-        run_url=target.run_url(str(exp.experiment_id), run_id),
-    )
-    log.info("logged run %s to experiment %r: %s", run_id, experiment, logged.run_url)
-    return logged
+    with training_run(target, experiment) as record:
+        mlflow.log_params({k: param_value(v) for k, v in params.items()})
+        mlflow.log_metrics(dict(metrics))
+        with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
+            png = Path(tmp) / Path(CONFUSION_ARTIFACT).name
+            png.write_bytes(confusion_png)
+            mlflow.log_artifact(str(png), artifact_path=str(Path(CONFUSION_ARTIFACT).parent))
+        mlflow.log_text(profile_json(dict(profile)), PROFILE_ARTIFACT)
+        with warnings.catch_warnings():
+            # MLflow scores the input example as a DataFrame; the model takes the
+            # matrix FeatureSchema builds, in the signature's column order.
+            warnings.filterwarnings("ignore", message="X has feature names")
+            info = mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                signature=model_signature(features),
+                input_example=example,
+                skops_trusted_types=list(trusted_types) or None,
+                # the model needs scikit-learn and skops, not the whole training project
+                pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+            )
+        rows = [{str(k): float(v) for k, v in r.items()} for r in example.to_dict("records")]
+        compiled = _log_prepared(info.model_id, model, matrix_example, rows)
+        mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
+        record.model_uri = str(info.model_uri)
+    return record.logged()
 
 
 def _log_prepared(
@@ -244,7 +274,7 @@ def _log_prepared(
     return onnx_bytes is not None
 
 
-def _param_value(value: Any) -> str:
+def param_value(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelyard.errors import ConfigError, RegistryError
 from modelyard.inputs.image import ImageSpec
 from modelyard.training.images.folder import ImageSet
 from modelyard.training.tracking import (
@@ -23,10 +22,8 @@ from modelyard.training.tracking import (
     MODEL_ARTIFACT,
     LoggedRun,
     TrackingTarget,
-    _mlflow_prints_to_debug,
-    _param_value,
-    _use_server,
-    check_reachable,
+    param_value,
+    training_run,
 )
 
 log = logging.getLogger(__name__)
@@ -103,9 +100,6 @@ def log_image_run(
     """One MLflow run: params, metrics (and the per-epoch loss), artifacts and the model."""
     import mlflow
 
-    check_reachable(target.tracking_uri)
-    target.registry()  # applies the HTTP retry policy to MLflow's client
-    _use_server(target.tracking_uri)
     documents = {
         LABELS_ARTIFACT: list(loaded.classes),
         SKIPPED_ARTIFACT: [item.as_dict() for item in loaded.skipped],
@@ -115,40 +109,25 @@ def log_image_run(
         ],
         REPORT_ARTIFACT: fitted["report"],
     }
-    try:
-        exp = mlflow.set_experiment(experiment)
-        with _mlflow_prints_to_debug(), mlflow.start_run(experiment_id=exp.experiment_id) as run:
-            mlflow.log_params({k: _param_value(v) for k, v in params.items()})
-            mlflow.log_metrics(dict(metrics))
-            for step, loss in enumerate(fitted["report"].get("loss") or [], start=1):
-                mlflow.log_metric("training_loss", float(loss), step=step)
-            tags = {"modelyard.input_kind": "image", "modelyard.runtime": "onnxruntime"}
-            if fitted["report"].get("device"):  # where a network trained (cpu or cuda)
-                tags["modelyard.device"] = str(fitted["report"]["device"])
-            mlflow.set_tags(tags)
-            for name, document in documents.items():
-                mlflow.log_text(json.dumps(document, indent=1), name)
-            with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
-                for name, data in artifacts.items():
-                    path = Path(tmp) / Path(name).name
-                    path.write_bytes(data)
-                    mlflow.log_artifact(str(path), artifact_path=str(Path(name).parent))
-            info = _log_onnx_model(fitted["onnx"], loaded)
-    except (ConfigError, RegistryError):
-        raise
-    except Exception as exc:
-        raise RegistryError(
-            f"logging the training run to {target.tracking_uri} failed: {exc}"
-        ) from exc
-    run_id = run.info.run_id
-    logged = LoggedRun(
-        run_id=run_id,
-        experiment_id=str(exp.experiment_id),
-        model_uri=str(info.model_uri),
-        run_url=target.run_url(str(exp.experiment_id), run_id),
-    )
-    log.info("logged run %s to experiment %r: %s", run_id, experiment, logged.run_url)
-    return logged
+    with training_run(target, experiment) as record:
+        mlflow.log_params({k: param_value(v) for k, v in params.items()})
+        mlflow.log_metrics(dict(metrics))
+        for step, loss in enumerate(fitted["report"].get("loss") or [], start=1):
+            mlflow.log_metric("training_loss", float(loss), step=step)
+        tags = {"modelyard.input_kind": "image", "modelyard.runtime": "onnxruntime"}
+        if fitted["report"].get("device"):  # where a network trained (cpu or cuda)
+            tags["modelyard.device"] = str(fitted["report"]["device"])
+        mlflow.set_tags(tags)
+        for name, document in documents.items():
+            mlflow.log_text(json.dumps(document, indent=1), name)
+        with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
+            for name, data in artifacts.items():
+                path = Path(tmp) / Path(name).name
+                path.write_bytes(data)
+                mlflow.log_artifact(str(path), artifact_path=str(Path(name).parent))
+        info = _log_onnx_model(fitted["onnx"], loaded)
+        record.model_uri = str(info.model_uri)
+    return record.logged()
 
 
 def _log_onnx_model(onnx_bytes: bytes, loaded: ImageSet) -> Any:
