@@ -17,6 +17,8 @@ import functools
 import gc
 import itertools
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +83,10 @@ class Predictor:
         )
         self.primary = settings.model_binding
         self.scorer: Scorer | None = None
+        # Decoding images: one thread per CPU this process may run on. Pillow releases the
+        # GIL while it decodes, so that many decode in parallel; more would only take turns
+        # on the same cores (and thrash their caches) while the event loop waits for a turn.
+        self.decoders: ThreadPoolExecutor | None = None
         self.batcher: MicroBatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -88,6 +94,9 @@ class Predictor:
     async def start(self) -> None:
         limit_pixels(self.settings.max_image_pixels)
         self.scorer = Scorer()
+        self.decoders = ThreadPoolExecutor(
+            max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="decode"
+        )
         if self.settings.batching:
             self.batcher = MicroBatcher(
                 self.scorer,
@@ -111,6 +120,8 @@ class Predictor:
             await self.batcher.stop()
         if self.scorer is not None:
             self.scorer.close()
+        if self.decoders is not None:
+            self.decoders.shutdown(wait=False, cancel_futures=True)
 
     @property
     def ready(self) -> bool:
@@ -146,7 +157,11 @@ class Predictor:
         kind = model.schema
         rows = self.settings.max_batch_rows if limit is None else limit
         if kind.blocking:  # decoding images: keep the event loop free meanwhile
-            matrix = await asyncio.to_thread(kind.validate, inputs, rows)
+            decoders = self.decoders
+            if decoders is None:
+                raise RuntimeError("the engine is not started")
+            loop = asyncio.get_running_loop()
+            matrix = await loop.run_in_executor(decoders, kind.validate, inputs, rows)
         else:
             matrix = kind.validate(inputs, rows)
         batcher = self.batcher
