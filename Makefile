@@ -15,7 +15,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: up test sync uv lint unit integration torch browser postgres test-services bench-serving bench-streaming containers
+.PHONY: up test sync uv lint unit integration torch browser postgres test-services bench-serving bench-images bench-streaming containers
 
 uv: $(UV_STAMP)
 
