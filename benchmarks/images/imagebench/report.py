@@ -132,8 +132,9 @@ def _method(run: Any) -> list[str]:
         " the one core it gets; sync rather than gthread because the work is CPU-bound and"
         " there is no I/O wait for threads to overlap); **BentoML** (`peers/bento_service.py`:"
         " an API taking `list[PIL.Image.Image]`, `batchable=True, max_batch_size=64,"
-        " max_latency_ms=1000` (adaptive batching), one worker for the one core, the same"
-        " preprocessing and ONNX Runtime code as the Flask app in one call per batch).",
+        " max_latency_ms` left at its default (adaptive batching), one worker for the one"
+        " core, access log off, the same preprocessing and ONNX Runtime code as the Flask app"
+        " in one call per batch).",
         "- ONNX Runtime runs with modelyard's session options in every server and ceiling (one"
         " intra-op thread, sequential execution).",
         f'- Requests: one image per request. modelyard and Flask get `{{"image_data":'
