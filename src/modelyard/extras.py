@@ -24,12 +24,19 @@ EXTRA_OF = {
     "kedro": "train",
     "matplotlib": "train",
     "kedro_viz": "viz",
+    "xgboost": "xgboost",  # onnxmltools comes with both boosting extras
+    "lightgbm": "lightgbm",
     "dash": "ui",
     "plotly": "ui",
 }
 
-# Extras that install others (train has modelyard[sklearn], ui has modelyard[stream]).
-INCLUDES: dict[str, tuple[str, ...]] = {"train": ("sklearn",), "ui": ("stream",)}
+# Extras that install others (train has modelyard[sklearn], ui has modelyard[stream]...).
+INCLUDES: dict[str, tuple[str, ...]] = {
+    "train": ("sklearn",),
+    "ui": ("stream",),
+    "xgboost": ("sklearn",),
+    "lightgbm": ("sklearn",),
+}
 
 # The extras each command needs, under the names `modelyard up` gives the services that run
 # them. Commands that start another program (the MLflow server, Kedro-Viz) and `up` check

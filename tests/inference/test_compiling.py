@@ -6,20 +6,24 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+from lightgbm import LGBMClassifier, LGBMRegressor
+from sklearn.datasets import load_iris, load_wine
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
+from xgboost import XGBClassifier, XGBRegressor
 
 from modelyard.inference.compiling import (
     PROBABILITY_TOLERANCE,
     NotCompilableError,
     compile_sklearn,
     probe_rows,
+    takes_matrix,
 )
 from modelyard.inference.runtime import OnnxModel
+from modelyard.training.estimators import build_pipeline
 
 X, Y = load_iris(return_X_y=True)
 LABELS = np.asarray(["setosa", "versicolor", "virginica"])[Y]
@@ -103,3 +107,160 @@ def test_an_estimator_skl2onnx_does_not_know_is_refused() -> None:
 
     with pytest.raises(NotCompilableError):
         compile_sklearn(Odd(max_iter=500).fit(X, Y), probe_rows(X[:5]))
+
+
+# --- XGBoost and LightGBM -------------------------------------------------------------------
+WINE, WINE_Y = load_wine(return_X_y=True)
+
+
+def _with_nan(rows: np.ndarray, seed: int) -> np.ndarray:
+    """``rows`` with a fifth of the values missing."""
+    out = rows.copy()
+    out[np.random.default_rng(seed).random(out.shape) < 0.2] = np.nan
+    return out
+
+
+def _threshold_rows(model: Any, around: np.ndarray) -> np.ndarray:
+    """Rows that put one feature exactly on each split threshold of ``model`` (an XGBoost or
+    LightGBM estimator), and one float64 and one float32 step either side of it."""
+    if isinstance(model, LGBMClassifier | LGBMRegressor):
+        splits = model.booster_.trees_to_dataframe().dropna(subset=["threshold"])
+        features = splits["split_feature"].str.removeprefix("Column_")
+        pairs = zip(features, splits["threshold"], strict=True)
+    else:
+        splits = model.get_booster().trees_to_dataframe()
+        splits = splits[splits["Feature"] != "Leaf"]
+        pairs = zip(splits["Feature"].str.removeprefix("f"), splits["Split"], strict=True)
+    rows = []
+    for feature, threshold in pairs:
+        t64 = float(threshold)
+        t32 = np.float32(t64)
+        for value in (
+            t64,
+            np.nextafter(t64, -np.inf),
+            np.nextafter(t64, np.inf),
+            float(np.nextafter(t32, np.float32(-np.inf))),
+            float(np.nextafter(t32, np.float32(np.inf))),
+        ):
+            row = around.copy()
+            row[int(feature)] = value
+            rows.append(row)
+    return np.asarray(rows)
+
+
+def _assert_agrees(estimator: Any, compiled: Any, rows: np.ndarray) -> None:
+    got = OnnxModel(compiled.onnx_bytes, compiled.input_dtype, compiled.output).run(rows)
+    expected = estimator.predict_proba(rows)
+    assert np.abs(got - expected).max() <= PROBABILITY_TOLERANCE
+    top = np.sort(expected, axis=1)
+    clear = top[:, -1] - top[:, -2] > PROBABILITY_TOLERANCE
+    labels = estimator.classes_[got.argmax(axis=1)]
+    assert np.array_equal(labels[clear], estimator.predict(rows)[clear])
+
+
+BOOSTED = {
+    "xgboost": {"n_estimators": 60, "random_state": 0},
+    "lightgbm": {"n_estimators": 60, "random_state": 0, "verbose": -1},
+}
+
+
+@pytest.mark.parametrize("name", list(BOOSTED))
+@pytest.mark.parametrize(
+    ("scale", "impute"),
+    [(False, None), (True, None), (True, "median"), (False, "mean")],
+    ids=["bare", "scaled", "imputed-scaled", "imputed"],
+)
+def test_boosted_pipelines_on_iris_agree_on_string_labels(
+    name: str, scale: bool, impute: str | None
+) -> None:
+    pipeline = build_pipeline(name, BOOSTED[name], scale=scale, impute=impute).fit(X, LABELS)
+    assert list(pipeline.classes_) == ["setosa", "versicolor", "virginica"]
+    rows = _grid_rows(5)
+    expected = pipeline.predict_proba(rows)
+
+    compiled = compile_sklearn(pipeline, probe_rows(X[:5]))
+
+    assert compiled.input_dtype == "float64" and compiled.output == "probabilities"
+    assert np.array_equal(pipeline.predict_proba(rows), expected)  # the pipeline is unchanged
+    _assert_agrees(pipeline, compiled, rows)
+    if impute is not None:
+        _assert_agrees(pipeline, compiled, _with_nan(rows, 1))
+
+
+@pytest.mark.parametrize("name", list(BOOSTED))
+def test_boosted_trees_decide_every_split_as_their_library(name: str) -> None:
+    """Features on a threshold, or a float64 or float32 step from it, go the same way:
+    XGBoost compares float32 features with float32 thresholds, LightGBM float64 ones."""
+    pipeline = build_pipeline(name, BOOSTED[name], scale=False).fit(X, LABELS)
+    final = pipeline.steps[-1][1]
+    model = getattr(final, "estimator_", final)
+    rows = _threshold_rows(model, X.mean(axis=0))
+    assert len(rows) > 500
+
+    compiled = compile_sklearn(pipeline, probe_rows(X[:5]))
+
+    got = OnnxModel(compiled.onnx_bytes, compiled.input_dtype, compiled.output).run(rows)
+    expected = pipeline.predict_proba(rows)
+    assert np.abs(got - expected).max() <= PROBABILITY_TOLERANCE
+    assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize("name", list(BOOSTED))
+def test_boosted_pipelines_impute_wine_with_missing_values(name: str) -> None:
+    train = _with_nan(WINE, 2)
+    pipeline = build_pipeline(name, BOOSTED[name], scale=True, impute="mean")
+    pipeline.fit(train, WINE_Y)
+    rows = np.vstack([train, _with_nan(probe_rows(WINE[:20])[20:2000], 3)])
+
+    compiled = compile_sklearn(pipeline, probe_rows(WINE[:5]))
+
+    assert np.isnan(rows).any()
+    _assert_agrees(pipeline, compiled, rows)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        XGBClassifier(n_estimators=30, random_state=0),
+        LGBMClassifier(n_estimators=30, random_state=0, verbose=-1),
+    ],
+    ids=["xgboost", "lightgbm"],
+)
+def test_a_bare_boosted_classifier_with_integer_classes_compiles(estimator: Any) -> None:
+    """As MLflow's xgboost and lightgbm flavors load them: no pipeline, no wrapper."""
+    estimator.fit(WINE, WINE_Y)
+    compiled = compile_sklearn(estimator, probe_rows(WINE[:5]))
+    assert list(estimator.classes_) == [0, 1, 2]
+    _assert_agrees(estimator, compiled, probe_rows(WINE[:20], seed=4))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        XGBRegressor(n_estimators=30, random_state=0),
+        LGBMRegressor(n_estimators=30, random_state=0, verbose=-1),
+    ],
+    ids=["xgboost", "lightgbm"],
+)
+def test_a_bare_boosted_regressor_compiles_to_its_values(estimator: Any) -> None:
+    estimator.fit(X[:, :3], X[:, 3])
+    compiled = compile_sklearn(estimator, probe_rows(X[:5, :3]))
+    rows = probe_rows(X[:20, :3], seed=5)
+    got = OnnxModel(compiled.onnx_bytes, compiled.input_dtype, compiled.output).run(rows)
+    assert compiled.output == ""
+    assert np.allclose(got.ravel(), estimator.predict(rows), rtol=1e-5, atol=1e-6)
+
+
+def test_boosted_models_fitted_on_named_columns_compile() -> None:
+    """Models fitted on a DataFrame keep its column names; the graph takes them by position."""
+    frame = load_iris(as_frame=True).frame
+    features = frame.drop(columns="target")
+    names = tuple(features.columns)
+    for estimator in (
+        XGBClassifier(n_estimators=20, random_state=0),
+        LGBMClassifier(n_estimators=20, random_state=0, verbose=-1),
+    ):
+        estimator.fit(features, frame["target"])
+        assert takes_matrix(estimator, names)
+        compiled = compile_sklearn(estimator, probe_rows(X[:5]))
+        _assert_agrees(estimator, compiled, _grid_rows(6))

@@ -15,6 +15,7 @@ import pytest
 
 from modelyard.config import Settings
 from modelyard.inference.model import load_model
+from modelyard.inference.prepare import ONNX_FILE, PREPARED_DIR, read_prepared
 from modelyard.profile import PROFILE_ARTIFACT, load_profile
 from modelyard.registry import Registry
 from modelyard.training import train
@@ -314,3 +315,52 @@ def test_another_data_set_gets_its_own_model_and_never_replaces_the_champion(
         "champion": isolated_registry.champion_version,
         "challenger": added,
     }
+
+
+def test_boosted_estimators_register_with_their_onnx_graph(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    import mlflow.sklearn
+
+    name = f"boosted-{uuid.uuid4().hex[:8]}"
+    env = service_env(
+        MLFLOW_TRACKING_URI=mlflow_server.url, MODELYARD_MODEL_NAME=name, MODELYARD_HOME=tmp_path
+    )
+    registry = Registry(mlflow_server.url, name)
+    requirement = {"xgboost": "xgboost-cpu==", "lightgbm": "lightgbm=="}
+    frame = iris_frame()
+    for estimator, impute in (("xgboost", "median"), ("lightgbm", "null")):
+        done = run_cli(
+            env,
+            "train",
+            "--param",
+            f"model.estimator={estimator}",
+            "--param",
+            f"model.impute={impute}",
+            "--param",
+            "promotion.policy=always",
+        )
+        assert done.returncode == 0, done.stderr
+        version = registry.champion()
+        assert version is not None and version.tags["estimator"] == estimator
+        assert version.metrics["f1_macro"] > 0.85
+
+        loaded = load_model(registry, version.version, tmp_path / "cache")
+        assert loaded.runtime == "onnxruntime"
+        folder = tmp_path / "cache" / name / version.version
+        prepared = read_prepared(folder)
+        assert prepared is not None and prepared.not_compiled is None
+        assert prepared.onnx_input == "float64"
+        assert prepared.classes == ("setosa", "versicolor", "virginica")
+        assert (folder / PREPARED_DIR / ONNX_FILE).stat().st_size > 0
+        required = (folder / "requirements.txt").read_text().split()
+        assert any(line.startswith(requirement[estimator]) for line in required), required
+
+        # the graph scores as the logged pipeline, which names the species itself
+        logged = mlflow.sklearn.load_model(str(folder))
+        matrix = loaded.schema.frame_to_matrix(frame)
+        scores = loaded.score(matrix)
+        assert scores.probabilities is not None
+        assert np.abs(scores.probabilities - logged.predict_proba(matrix)).max() < 1e-5
+        assert scores.labels == logged.predict(matrix).tolist()
+        assert set(scores.labels) == {"setosa", "versicolor", "virginica"}

@@ -227,8 +227,8 @@ def test_fit_uses_hyperparameters_and_scale_flag(iris_split: Any) -> None:
 
 def test_fit_unknown_estimator(iris_split: Any) -> None:
     train, _, features = iris_split
-    with pytest.raises(ConfigError, match="unknown estimator 'xgboost'"):
-        nodes.fit_model(train, features, "species", {**MODEL, "estimator": "xgboost"})
+    with pytest.raises(ConfigError, match="unknown estimator 'catboost'"):
+        nodes.fit_model(train, features, "species", {**MODEL, "estimator": "catboost"})
 
 
 def test_fit_bad_hyperparameter(iris_split: Any) -> None:

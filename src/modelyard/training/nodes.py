@@ -102,9 +102,16 @@ def estimator_settings(model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 def fit_model(
     train: pd.DataFrame, features: list[str], target: str, model: Mapping[str, Any]
 ) -> Any:
-    """Fit the configured estimator (behind a StandardScaler) on the training split."""
+    """Fit the configured estimator (behind its imputer and scaler, if any) on the training
+    split."""
     name, hyperparameters = estimator_settings(model)
-    pipeline = build_pipeline(name, hyperparameters, scale=bool(model.get("scale", True)))
+    impute = model.get("impute")
+    pipeline = build_pipeline(
+        name,
+        hyperparameters,
+        scale=bool(model.get("scale", True)),
+        impute=None if impute is None else str(impute),
+    )
     try:
         pipeline.fit(_matrix(train, features), train[target].to_numpy())
     except ValueError as exc:
@@ -198,6 +205,7 @@ def run_params(
     out: dict[str, Any] = {
         "estimator": name,
         "scale": bool(model.get("scale", True)),
+        "impute": model.get("impute"),
         "data.source": data.get("source"),
         "data.target": data.get("target"),
         "split.test_size": split.get("test_size"),

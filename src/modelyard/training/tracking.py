@@ -228,14 +228,42 @@ def log_run(
                 signature=model_signature(features),
                 input_example=example,
                 skops_trusted_types=list(trusted_types) or None,
-                # the model needs scikit-learn and skops, not the whole training project
-                pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+                # the model needs scikit-learn and skops (and its boosting library), not the
+                # whole training project
+                pip_requirements=model_requirements(model),
             )
         rows = [{str(k): float(v) for k, v in r.items()} for r in example.to_dict("records")]
         compiled = _log_prepared(info.model_id, model, matrix_example, rows)
         mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
         record.model_uri = str(info.model_uri)
     return record.logged()
+
+
+# The distributions that provide the estimator libraries a pipeline may end in (the
+# xgboost-cpu wheel is the `xgboost` module without the CUDA libraries).
+_DISTRIBUTIONS = {"xgboost": ("xgboost-cpu", "xgboost"), "lightgbm": ("lightgbm",)}
+
+
+def model_requirements(model: Any) -> list[str]:
+    """The pip requirements of a fitted pipeline logged with the skops format: scikit-learn
+    and skops, and the installed distribution of XGBoost or LightGBM when it ends in one."""
+    from importlib import metadata
+
+    import mlflow.sklearn
+
+    requirements: list[str] = list(mlflow.sklearn.get_default_pip_requirements(include_skops=True))
+    steps = getattr(model, "steps", None)
+    final = steps[-1][1] if steps else model
+    if type(final).__name__ == "EncodedLabels":
+        final = final.estimator_  # the estimator it wraps
+    package = type(final).__module__.partition(".")[0]
+    for distribution in _DISTRIBUTIONS.get(package, ()):
+        try:
+            requirements.append(f"{distribution}=={metadata.version(distribution)}")
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    return requirements
 
 
 def _log_prepared(
