@@ -20,6 +20,7 @@ from modelyard.inference.compiling import (
     NotCompilableError,
     compile_sklearn,
     probe_rows,
+    sklearn_api,
     takes_matrix,
 )
 from modelyard.inference.runtime import OnnxModel
@@ -264,3 +265,61 @@ def test_boosted_models_fitted_on_named_columns_compile() -> None:
         assert takes_matrix(estimator, names)
         compiled = compile_sklearn(estimator, probe_rows(X[:5]))
         _assert_agrees(estimator, compiled, _grid_rows(6))
+
+
+def _xgboost_native(objective: str, data: np.ndarray, target: np.ndarray, **params: Any) -> Any:
+    import xgboost
+
+    train = xgboost.DMatrix(data, label=target)
+    booster = xgboost.train({"objective": objective, **params}, train, 20)
+    return booster, lambda rows: booster.predict(xgboost.DMatrix(rows))
+
+
+def _lightgbm_native(objective: str, data: np.ndarray, target: np.ndarray, **params: Any) -> Any:
+    import lightgbm
+
+    train = lightgbm.Dataset(data, label=target)
+    booster = lightgbm.train({"objective": objective, "verbose": -1, **params}, train, 20)
+    return booster, booster.predict
+
+
+@pytest.mark.parametrize(
+    ("native", "objective", "params", "classes"),
+    [
+        (_xgboost_native, "multi:softprob", {"num_class": 3}, 3),
+        (_xgboost_native, "binary:logistic", {}, 2),
+        (_xgboost_native, "reg:squarederror", {}, 0),
+        (_lightgbm_native, "multiclass", {"num_class": 3}, 3),
+        (_lightgbm_native, "binary", {}, 2),
+        (_lightgbm_native, "regression", {}, 0),
+    ],
+    ids=["xgb-multi", "xgb-binary", "xgb-reg", "lgbm-multi", "lgbm-binary", "lgbm-reg"],
+)
+def test_a_native_booster_compiles_as_its_scikit_learn_estimator(
+    native: Any, objective: str, params: dict[str, Any], classes: int
+) -> None:
+    """What MLflow's xgboost and lightgbm flavors load for models of the native APIs."""
+    data = X if classes != 0 else X[:, :3]
+    target = (Y if classes == 3 else (Y > 0).astype(int)) if classes else X[:, 3]
+    booster, scores = native(objective, data, target, **params)
+    estimator = sklearn_api(booster)
+    rows = probe_rows(data[:20], seed=7)
+    expected = scores(rows)
+
+    compiled = compile_sklearn(estimator, probe_rows(data[:5]))
+
+    got = OnnxModel(compiled.onnx_bytes, compiled.input_dtype, compiled.output).run(rows)
+    if not classes:
+        assert compiled.output == ""
+        assert np.allclose(got.ravel(), expected, rtol=1e-5, atol=1e-6)
+        return
+    assert list(estimator.classes_) == list(range(classes))
+    if expected.ndim == 1:  # a binary booster answers the positive class's probability
+        expected = np.column_stack([1 - expected, expected])
+    assert np.abs(estimator.predict_proba(rows) - expected).max() < 1e-12
+    assert np.abs(got - expected).max() <= PROBABILITY_TOLERANCE
+
+
+def test_sklearn_api_leaves_other_models_alone() -> None:
+    forest = RandomForestClassifier(n_estimators=3).fit(X, Y)
+    assert sklearn_api(forest) is forest

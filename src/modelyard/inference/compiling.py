@@ -2,8 +2,8 @@
 
 Served through ONNX Runtime, a 100-tree forest scores one row in microseconds instead of
 milliseconds, and the serving process needs neither scikit-learn nor its imports (seconds
-and ~150 MB). The conversion is skl2onnx's; two details make its trees agree with
-scikit-learn's to the bit on the split decisions:
+and ~150 MB). The conversion is skl2onnx's; these details make the trees agree with the
+library's to the bit on the split decisions:
 
 - scikit-learn casts features to float32 before walking a tree and compares them with float64
   thresholds. Each threshold is lowered to the largest float32 not above it, which for
@@ -22,7 +22,8 @@ scikit-learn's to the bit on the split decisions:
   labels agree except where two classes tie within that.
 
 XGBoost's and LightGBM's scikit-learn estimators (alone or at the end of a pipeline) are
-converted by onnxmltools' converters, registered with skl2onnx when a model holds one.
+converted by onnxmltools' converters, registered with skl2onnx when a model holds one; their
+native boosters become such estimators first (:func:`sklearn_api`).
 
 A compiled model is checked against the estimator on probe rows before it is used; anything
 that fails to convert, to load or to agree is reported, and the caller keeps scikit-learn.
@@ -327,6 +328,64 @@ def with_missing_values(probe: np.ndarray, seed: int = 0) -> np.ndarray:
     rest = missing[len(one) :]
     rest[rng.random(rest.shape) < 0.25] = np.nan
     return np.vstack([probe, missing])
+
+
+def sklearn_api(model: Any) -> Any:
+    """``model`` as a scikit-learn estimator that :func:`compile_sklearn` takes.
+
+    MLflow's xgboost and lightgbm flavors load a model trained with the library's native API
+    as an ``xgboost.Booster`` or ``lightgbm.Booster``, which scores only the library's own
+    data structures; it becomes the library's scikit-learn classifier (integer classes
+    ``0..n-1``) or regressor around the same trees. Anything else is returned as it is,
+    boosters with an objective that is neither (ranking, survival) included.
+    """
+    kind = type(model)
+    if kind.__name__ != "Booster":
+        return model
+    if kind.__module__.startswith("xgboost."):
+        return _xgboost_estimator(model)
+    if kind.__module__.startswith("lightgbm."):
+        return _lightgbm_estimator(model)
+    return model
+
+
+def _xgboost_estimator(booster: Any) -> Any:
+    import json
+
+    from xgboost import XGBClassifier, XGBRegressor
+
+    objective = str(json.loads(booster.save_config())["learner"]["objective"]["name"])
+    if objective.startswith(("binary:", "multi:")):
+        estimator: Any = XGBClassifier()
+    elif objective.startswith(("reg:", "count:")):
+        estimator = XGBRegressor()
+    else:
+        return booster
+    estimator.load_model(booster.save_raw("ubj"))  # restores classes from the objective
+    return estimator
+
+
+def _lightgbm_estimator(booster: Any) -> Any:
+    """A LightGBM estimator fitted on a few rows of the booster's shape, holding the booster's
+    trees: LightGBM has no public way to wrap a trained booster."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    objective = str(booster.params.get("objective", ""))
+    width = booster.num_feature()
+    classes = booster.num_model_per_iteration()
+    if objective.startswith(("multiclass", "softmax", "multiclassova", "binary")):
+        count = max(classes, 2)
+        rows = np.tile(np.arange(count, dtype=np.float64)[:, None], (4, width))
+        estimator: Any = LGBMClassifier(objective=objective, n_estimators=1, verbose=-1)
+        estimator.fit(rows, np.tile(np.arange(count), 4))
+    elif objective.startswith(("regression", "huber", "fair", "quantile", "mape", "poisson")):
+        rows = np.tile(np.arange(4, dtype=np.float64)[:, None], (2, width))
+        estimator = LGBMRegressor(objective=objective, n_estimators=1, verbose=-1)
+        estimator.fit(rows, np.tile(np.arange(4.0), 2))
+    else:
+        return booster
+    estimator._Booster = booster
+    return estimator
 
 
 def _lower_thresholds(estimator: Any) -> None:
