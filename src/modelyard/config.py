@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     model_name: str = Field(default="iris", description="Registered model name.")
     model_ref: str = Field(
         default="champion",
-        description="Alias or version (or name@ref) served by /predict and the worker.",
+        description="Model reference (or name@ref) served by /predict and the worker: a "
+        "version, an alias, a models:/ or runs:/ URI, a run or logged-model id, or a folder.",
     )
     v1_model: str = Field(
         default="1", description="Alias or version (or name@ref) bound to /v1/predict."
@@ -201,11 +202,23 @@ class Settings(BaseSettings):
 
     @cached_property
     def endpoint_bindings(self) -> dict[str, Binding]:
-        """Our own bound endpoints and the model each serves."""
+        """Our own bound endpoints and the model each serves.
+
+        When MODELYARD_MODEL_REF names a fixed source (a run, a logged model, a folder),
+        /v1/predict and /v2/predict serve it too unless their own variables are set: such a
+        server often has no registry to find version 1 or the champion in.
+        """
+        primary = self.model_binding
+
+        def bound(field: str, value: str) -> Binding:
+            if primary.source is not None and field not in self.model_fields_set:
+                return primary
+            return parse_binding(value, self.model_name)
+
         return {
-            "/predict": self.model_binding,
-            "/v1/predict": parse_binding(self.v1_model, self.model_name),
-            "/v2/predict": parse_binding(self.v2_model, self.model_name),
+            "/predict": primary,
+            "/v1/predict": bound("v1_model", self.v1_model),
+            "/v2/predict": bound("v2_model", self.v2_model),
         }
 
     @cached_property

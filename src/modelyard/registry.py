@@ -42,6 +42,17 @@ class VersionInfo:
     created_at: float
     tags: dict[str, str] = field(default_factory=dict)
     source: str | None = None
+    uri: str | None = None  # a fixed reference's URI (see modelyard.bindings); None: registered
+
+    @property
+    def resolved(self) -> str:
+        """What the reference resolved to: ``models:/name/3``, ``runs:/...``, a folder."""
+        return self.uri or f"models:/{self.name}/{self.version}"
+
+    @property
+    def fixed(self) -> bool:
+        """Whether this is a fixed source (a run, a logged model, a folder), not a version."""
+        return self.uri is not None
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -22,11 +22,13 @@ from modelyard.extras import extra_for, lacking
 from modelyard.inference.fetch import ArtifactProxy
 from modelyard.inference.prepare import (
     COMPILED,
+    NATIVE_FLAVORS,
     NOT_COMPILED,
     Prepared,
     prepare_in_child,
     read_prepared,
 )
+from modelyard.inference.sources import Resolver, cache_folder, copy_folder
 from modelyard.inputs import InputKind
 from modelyard.inputs.image import ImageSpec
 from modelyard.inputs.tabular import FeatureSchema
@@ -152,15 +154,41 @@ def _identity(matrix: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _pyfunc_predictor(model: Any, schema: FeatureSchema) -> Callable[[np.ndarray], Scores]:
+def _pyfunc_predictor(model: Any, prepared: Prepared) -> Callable[[np.ndarray], Scores]:
+    """Any MLflow pyfunc, fed as its signature says (a DataFrame or one array).
+
+    Its answer per row is the label: a DataFrame's first column, a vector, or the index of
+    the largest column of a matrix with several (class scores).
+    """
     import pandas as pd
 
+    schema = prepared.inputs
+    assert isinstance(schema, FeatureSchema)
     columns = list(schema.names)
+    how = prepared.python_input
+    feed: Callable[[np.ndarray], Any]
+    if how.get("layout") == "tensor":
+        dtype = np.dtype(str(how.get("dtype") or "float64"))
+
+        def feed(matrix: np.ndarray) -> Any:
+            return matrix.astype(dtype, copy=False)
+
+    else:
+        dtypes = how.get("dtypes")
+        typed = dict(zip(columns, dtypes, strict=True)) if dtypes else None
+
+        def feed(matrix: np.ndarray) -> Any:
+            frame = pd.DataFrame(matrix, columns=columns)
+            return frame.astype(typed) if typed else frame
 
     def predict(matrix: np.ndarray) -> Scores:
-        out = model.predict(pd.DataFrame(matrix, columns=columns))
-        values = out.iloc[:, 0] if hasattr(out, "iloc") and getattr(out, "ndim", 1) == 2 else out
-        return Scores(np.asarray(values).tolist(), None)
+        out = model.predict(feed(matrix))
+        if hasattr(out, "iloc") and getattr(out, "ndim", 1) == 2:
+            out = out.iloc[:, 0] if out.shape[1] == 1 else out.to_numpy()
+        values = np.asarray(out)
+        if values.ndim == 2:
+            values = values[:, 0] if values.shape[1] == 1 else values.argmax(axis=1)
+        return Scores(values.reshape(len(matrix)).tolist(), None)
 
     return predict
 
@@ -184,13 +212,18 @@ def _onnx_predictor(runtime: OnnxModel, classes: tuple[Any, ...]) -> Callable[[n
 def _in_process(
     prepared: Prepared, schema: FeatureSchema
 ) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
-    """Load the MLflow model itself (a model that did not compile to ONNX)."""
-    try:
-        if prepared.flavor == "sklearn":
-            import mlflow.sklearn
-            import sklearn  # noqa: F401  (MLflow's own message for it is obscure)
+    """Load the MLflow model itself (a model that did not compile to ONNX): a scikit-learn,
+    XGBoost or LightGBM model with its own library, anything else as a pyfunc."""
+    import importlib
 
-            return _sklearn_predictor(mlflow.sklearn.load_model(str(prepared.path)), schema)
+    try:
+        if prepared.flavor in NATIVE_FLAVORS:
+            flavor = importlib.import_module(f"mlflow.{prepared.flavor}")
+            if prepared.flavor == "sklearn":
+                import sklearn  # noqa: F401  (MLflow's own message for it is obscure)
+            native = flavor.load_model(str(prepared.path))
+            if hasattr(native, "predict"):
+                return _sklearn_predictor(native, schema)
         import mlflow.pyfunc
         import pandas  # noqa: F401
     except ImportError as exc:
@@ -199,32 +232,44 @@ def _in_process(
             f"it was not compiled to ONNX ({prepared.not_compiled}), and scoring it in "
             f"process needs {lacking(module, extra or 'sklearn')}"
         ) from exc
-    return _pyfunc_predictor(mlflow.pyfunc.load_model(str(prepared.path)), schema), ()
+    return _pyfunc_predictor(mlflow.pyfunc.load_model(str(prepared.path)), prepared), ()
 
 
 CACHED = "cache"
 PROXIED = "proxy"
+COPIED = "copied"
 
 
 def _how(origin: str, prepared: Prepared) -> str:
     """The load's log line says this: where the version came from, and what was compiled."""
     if origin == CACHED:
         return "from the local model cache"
+    if origin == COPIED:
+        return "copied from its folder with the ONNX graph compiled at training"
     if origin == COMPILED:
         return "registered without an ONNX graph: compiled to ONNX now"
     if origin == NOT_COMPILED:
         return f"registered without an ONNX graph; it does not compile: {prepared.not_compiled}"
-    how = "downloaded over HTTP" if origin == PROXIED else "downloaded through MLflow"
+    how = "downloaded over HTTP" if origin == PROXIED else "fetched through MLflow"
     if prepared.onnx_input is None:
         return f"{how}; not compiled to ONNX at training: {prepared.not_compiled}"
     return f"{how} with the ONNX graph compiled at training"
 
 
-def _prepared(registry: Registry, info: VersionInfo, target: Path) -> tuple[Prepared, str]:
+def _prepared(registry: Resolver, info: VersionInfo, target: Path) -> tuple[Prepared, str]:
     """The version in the local cache, and how it got there (CACHED, PROXIED or the child's)."""
     prepared = read_prepared(target)
     if prepared is not None:
         return prepared, CACHED
+    if info.fixed:
+        folder = Path(info.resolved)
+        if folder.is_absolute() and read_prepared(folder) is not None:
+            copy_folder(folder, target)  # prepared by modelyard's training: no MLflow needed
+            prepared = read_prepared(target)
+            if prepared is not None:
+                return prepared, COPIED
+        what = f"{info.resolved} ({info.name})"
+        return prepare_in_child(registry.tracking_uri, info.resolved, target, what)
     if registry.tracking_uri.startswith(("http://", "https://")):
         with ArtifactProxy(registry.tracking_uri) as proxy:
             if proxy.download_version(info.name, info.version, target):
@@ -232,20 +277,21 @@ def _prepared(registry: Registry, info: VersionInfo, target: Path) -> tuple[Prep
                 if prepared is not None:
                     return prepared, PROXIED
     # not behind the artifact proxy, or registered without a prepared folder
-    return prepare_in_child(registry.tracking_uri, info.name, info.version, target)
+    what = f"version {info.version} of {info.name!r}"
+    return prepare_in_child(registry.tracking_uri, info.resolved, target, what)
 
 
-def load_version(registry: Registry, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
-    """Load one registered version (prepared in the local cache first) and warm it up.
+def load_version(registry: Resolver, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
+    """Load one version (prepared in the local cache first) and warm it up.
 
     A version the cache already holds loads without MLflow or scikit-learn when it compiled
-    to ONNX. Otherwise it is downloaded from MLflow's artifact proxy, and only a version that
-    came without a prepared folder (or from another artifact store) is prepared by a child
-    process (:mod:`modelyard.inference.prepare`).
+    to ONNX. Otherwise a registered version is downloaded from MLflow's artifact proxy, and
+    only one that came without a prepared folder (or from another artifact store), or a
+    fixed source (a run, a logged model, a folder), is prepared by a child process
+    (:mod:`modelyard.inference.prepare`).
     """
     started = time.perf_counter()
-    target = cache_dir / info.name / info.version
-    prepared, origin = _prepared(registry, info, target)
+    prepared, origin = _prepared(registry, info, cache_folder(cache_dir, info))
     return load_prepared(prepared, info, ref, origin, started)
 
 
@@ -296,9 +342,10 @@ def load_prepared(
     loaded.warm_up()
     loaded.load_seconds = time.perf_counter() - started
     log.info(
-        "loaded %s version %s (%s on %s, %s) in %.2fs: %s",
+        "loaded %s version %s%s (%s on %s, %s) in %.2fs: %s",
         info.name,
         info.version,
+        f" = {info.resolved}" if info.fixed else "",
         prepared.flavor,
         engine,
         _inputs(schema),

@@ -29,12 +29,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelyard.bindings import source_of
 from modelyard.errors import ModelLoadError
 from modelyard.extras import extra_for, lacking
 from modelyard.inference.fetch import place
@@ -71,6 +72,10 @@ class Prepared:
     onnx_input: str | None  # the compiled graph's input dtype; None when not compiled
     onnx_output: str
     not_compiled: str | None
+    # how an in-process pyfunc takes its rows: {"layout": "frame", "dtypes": [...]} (a
+    # DataFrame with the feature names, columns of those numpy types) or {"layout":
+    # "tensor", "dtype": ...} (one array)
+    python_input: dict[str, Any] = field(default_factory=dict)
 
     @property
     def onnx_path(self) -> Path | None:
@@ -98,91 +103,194 @@ def read_prepared(target: Path) -> Prepared | None:
         onnx_input=meta.get("onnx_input"),
         onnx_output=str(meta.get("onnx_output") or ""),
         not_compiled=meta.get("not_compiled"),
+        python_input=dict(meta.get("python_input") or {}),
     )
 
 
-def prepare_in_child(
-    tracking_uri: str, name: str, version: str, target: Path
-) -> tuple[Prepared, str]:
-    """Run :func:`prepare` in a child process (see the module doc); its result and what it did."""
-    command = [
-        sys.executable,
-        "-m",
-        "modelyard.inference.prepare",
-        tracking_uri,
-        name,
-        version,
-        str(target),
-    ]
+def prepare_in_child(tracking_uri: str, uri: str, target: Path, what: str) -> tuple[Prepared, str]:
+    """Run :func:`prepare` in a child process (see the module doc); its result and what it did.
+
+    ``uri`` is what MLflow downloads (``models:/name/3``, ``runs:/...``, ``models:/m-...``, a
+    folder); ``what`` names it in errors (``version 3 of 'iris'``).
+    """
+    command = [sys.executable, "-m", "modelyard.inference.prepare", tracking_uri, uri, str(target)]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=PREPARE_TIMEOUT_SECONDS, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise ModelLoadError(
-            f"preparing version {version} of {name!r} took over {PREPARE_TIMEOUT_SECONDS}s"
-        ) from exc
+        raise ModelLoadError(f"preparing {what} took over {PREPARE_TIMEOUT_SECONDS}s") from exc
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit code {done.returncode}"
-        raise ModelLoadError(f"cannot load version {version} of {name!r}: {reason}")
+        raise ModelLoadError(f"cannot load {what}: {reason}")
     prepared = read_prepared(target)
     if prepared is None:
-        raise ModelLoadError(f"preparing version {version} of {name!r} left no {META_FILE}")
+        raise ModelLoadError(f"preparing {what} left no {META_FILE}")
     lines = done.stdout.strip().splitlines()
     return prepared, (lines[-1] if lines else DOWNLOADED)
 
 
-def prepare(tracking_uri: str, name: str, version: str, target: Path) -> str:
-    """Download ``models:/name/version`` into ``target``, write its prepared folder if it has
-    none; what it did: :data:`DOWNLOADED`, :data:`COMPILED` or :data:`NOT_COMPILED`."""
+def prepare(tracking_uri: str, uri: str, target: Path) -> str:
+    """Download the model at ``uri`` into ``target``, write its prepared folder if it has none;
+    what it did: :data:`DOWNLOADED`, :data:`COMPILED` or :data:`NOT_COMPILED`.
+
+    Any MLflow model is prepared: scikit-learn, XGBoost and LightGBM models (compiled to ONNX
+    when they convert exactly, else scored in process by their own library) and any other
+    pyfunc (scored in process). Its features come from the signature (named columns, or one
+    tensor of ``n`` columns, named ``"0"``..), else from the fitted estimator or the logged
+    input example.
+    """
     import mlflow
     from mlflow.models import Model
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    _download(f"models:/{name}/{version}", target)
+    _download(model_uri(uri), target)
     if read_prepared(target) is not None:
         return DOWNLOADED
     try:
         meta = Model.load(str(target))
-        schema = FeatureSchema.from_signature(meta.signature)
         example_frame = meta.load_input_example(str(target))
     except ImportError as exc:
-        raise _lacking(name, version, exc) from exc
+        raise _lacking(uri, exc) from exc
     except Exception as exc:
         raise ModelLoadError(f"cannot read the model's metadata: {exc}") from exc
-    example: list[dict[str, float]] = []
-    if example_frame is not None and hasattr(example_frame, "to_dict"):
-        example = [
-            {str(k): float(v) for k, v in row.items()}
-            for row in example_frame.to_dict(orient="records")
-        ]
-    if "sklearn" not in meta.flavors:
-        reason = "only scikit-learn models are compiled"
-        write_prepared(
-            target,
-            _meta(schema, (), "python_function", example, compiled=None, not_compiled=reason),
-            None,
+    flavor = next((f for f in NATIVE_FLAVORS if f in meta.flavors), "python_function")
+    estimator = _native_model(meta, flavor, target, uri) if flavor != "python_function" else None
+    schema, python_input = _features(meta.signature, estimator, example_frame)
+    example = _example(example_frame, schema)
+    if estimator is None or not hasattr(estimator, "predict"):
+        reason = (
+            "only scikit-learn, XGBoost and LightGBM models are compiled"
+            if estimator is None
+            else f"its {flavor} model is not an estimator"
         )
+        doc = _meta(schema, (), "python_function", example, compiled=None, not_compiled=reason)
+        write_prepared(target, {**doc, "python_input": python_input}, None)
         return NOT_COMPILED
-    try:
-        import mlflow.sklearn
-    except ImportError as exc:
-        raise _lacking(name, version, exc) from exc
-    try:
-        estimator = mlflow.sklearn.load_model(str(target))
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load the scikit-learn model: {exc}") from exc
     meta_doc, onnx_bytes = sklearn_prepared(estimator, schema, example)
-    write_prepared(target, meta_doc, onnx_bytes)
+    write_prepared(target, {**meta_doc, "flavor": flavor}, onnx_bytes)
     return COMPILED if onnx_bytes is not None else NOT_COMPILED
 
 
-def _lacking(name: str, version: str, exc: ImportError) -> ModelLoadError:
+# Flavours whose own model is a scikit-learn style estimator (fit, predict, predict_proba).
+NATIVE_FLAVORS = ("sklearn", "xgboost", "lightgbm")
+
+
+def model_uri(uri: str) -> str:
+    """``uri`` as MLflow downloads it: a bare ``runs:/<id>`` becomes that run's one model."""
+    source = source_of(uri)
+    if source is None or source.kind != "run" or source.uri != f"runs:/{source.run_id}":
+        return uri
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    run_id = str(source.run_id)
+    try:
+        run = client.get_run(run_id)
+        models = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}'",
+        )
+    except Exception as exc:
+        raise ModelLoadError(f"cannot find run {run_id}: {exc}") from exc
+    if len(models) == 1:
+        return f"models:/{models[0].model_id}"
+    if models:
+        names = ", ".join(sorted(f"runs:/{run_id}/{m.name}" for m in models))
+        raise ModelLoadError(f"run {run_id} logged {len(models)} models: name one of {names}")
+    folders = [
+        entry.path
+        for entry in client.list_artifacts(run_id)
+        if entry.is_dir
+        and any(f.path.endswith("/MLmodel") for f in client.list_artifacts(run_id, entry.path))
+    ]
+    if len(folders) == 1:
+        return f"runs:/{run_id}/{folders[0]}"
+    raise ModelLoadError(
+        f"run {run_id} has {'no' if not folders else len(folders)} logged models: "
+        + ("name one as runs:/RUN_ID/PATH" if folders else "log one with mlflow.<flavor>.log_model")
+    )
+
+
+def _native_model(meta: Any, flavor: str, target: Path, uri: str) -> Any:
+    """The model of a native flavour, loaded with its own library."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"mlflow.{flavor}")
+        return module.load_model(str(target))
+    except ImportError as exc:
+        raise _lacking(uri, exc) from exc
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load the {flavor} model: {exc}") from exc
+
+
+def _features(signature: Any, estimator: Any, example: Any) -> tuple[FeatureSchema, dict[str, Any]]:
+    """The model's features, and how an in-process pyfunc is fed them (``python_input``)."""
+    inputs = getattr(signature, "inputs", None)
+    if inputs is not None and getattr(inputs, "is_tensor_spec", lambda: False)():
+        specs = inputs.inputs
+        shape = tuple(getattr(specs[0], "shape", ()) or ())
+        if len(specs) != 1 or len(shape) != 2 or shape[1] is None or shape[1] < 1:
+            raise ModelLoadError(
+                "the model's tensor signature is not one (rows, features) tensor: "
+                f"{[getattr(s, 'shape', None) for s in specs]}"
+            )
+        dtype = str(getattr(specs[0], "type", "float64"))
+        return FeatureSchema(tuple(str(i) for i in range(int(shape[1])))), {
+            "layout": "tensor",
+            "dtype": dtype,
+        }
+    if inputs is not None:
+        try:
+            schema = FeatureSchema.from_signature(signature)
+        except ValueError as exc:
+            raise ModelLoadError(f"cannot serve the model: {exc}") from exc
+        dtypes = [_numpy_type(spec) for spec in inputs.inputs]
+        return schema, {"layout": "frame", "dtypes": dtypes}
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return FeatureSchema(tuple(map(str, names))), {"layout": "frame"}
+    count = getattr(estimator, "n_features_in_", None)
+    if count:
+        return FeatureSchema(tuple(str(i) for i in range(int(count)))), {"layout": "tensor"}
+    if example is not None and hasattr(example, "columns"):
+        return FeatureSchema(tuple(map(str, example.columns))), {"layout": "frame"}
+    raise ModelLoadError(
+        "the model was logged without a signature or an input example, so its features are "
+        "unknown: log it with signature=infer_signature(X, y) or an input_example"
+    )
+
+
+def _numpy_type(spec: Any) -> str:
+    """The numpy dtype of a column spec (``long`` is int64, ``double`` float64...)."""
+    kind = str(getattr(spec, "type", "")).lower().split(".")[-1]
+    return {"long": "int64", "integer": "int32", "float": "float32"}.get(kind, "float64")
+
+
+def _example(frame: Any, schema: FeatureSchema) -> list[dict[str, float]]:
+    """The logged input example as rows of the schema's features (empty when it has none)."""
+    if frame is None:
+        return []
+    try:
+        import pandas as pd
+
+        rows = pd.DataFrame(frame)
+        rows.columns = [str(c) for c in rows.columns]
+        return [
+            {name: float(row[name]) for name in schema.names}
+            for row in rows.to_dict(orient="records")
+        ]
+    except (KeyError, TypeError, ValueError):
+        return []
+
+
+def _lacking(uri: str, exc: ImportError) -> ModelLoadError:
     module, extra = extra_for(exc)
     return ModelLoadError(
-        f"version {version} of {name!r} was registered without a compiled ONNX graph, and "
+        f"{uri} was registered without a compiled ONNX graph, and "
         f"preparing it needs {lacking(module, extra or 'sklearn')}"
     )
 
@@ -320,14 +428,14 @@ def _download(uri: str, target: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m modelyard.inference.prepare TRACKING_URI NAME VERSION TARGET``."""
+    """``python -m modelyard.inference.prepare TRACKING_URI MODEL_URI TARGET``."""
     logging.basicConfig(level=logging.WARNING, format="prepare | %(message)s")
-    if len(argv) != 4:
-        print("usage: prepare TRACKING_URI NAME VERSION TARGET", file=sys.stderr)  # noqa: T201
+    if len(argv) != 3:
+        print("usage: prepare TRACKING_URI MODEL_URI TARGET", file=sys.stderr)  # noqa: T201
         return 2
-    tracking_uri, name, version, target = argv
+    tracking_uri, uri, target = argv
     try:
-        outcome = prepare(tracking_uri, name, version, Path(target))
+        outcome = prepare(tracking_uri, uri, Path(target))
     except ModelLoadError as exc:
         print(exc, file=sys.stderr)  # noqa: T201
         return 1

@@ -2,7 +2,8 @@
 
 A :class:`ModelSlot` holds the :class:`~modelyard.inference.model.LoadedModel` that a reference
 (a version number or an alias such as ``champion``) names. :meth:`ModelSlot.check` asks the
-registry where the reference points now; when it names another version, that version is
+registry where the reference points now (a fixed reference, such as a run or a folder,
+always points to the same model); when it names another version, that version is
 loaded beside the current one, warmed up with its logged input example and only then swapped
 in with one reference assignment, so callers never see a half-loaded model. A version that
 fails to load or warm up is not swapped in: the old one keeps serving and the failure is
@@ -23,15 +24,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelyard.bindings import source_of
 from modelyard.errors import ModelyardError, RegistryUnavailableError
 from modelyard.inference.model import LoadedModel, load_version
+from modelyard.inference.sources import FixedSource, Resolver
 from modelyard.registry import Registry, VersionInfo
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[VersionInfo, str], LoadedModel]
-# How ModelSlots loads a resolved version: (registry, version, cache folder, reference).
-VersionLoader = Callable[[Registry, VersionInfo, Path, str], LoadedModel]
+# How ModelSlots loads a resolved version: (resolver, version, cache folder, reference).
+VersionLoader = Callable[[Resolver, VersionInfo, Path, str], LoadedModel]
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class ModelSlot:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: Resolver,
         ref: str,
         loader: Loader,
         *,
@@ -212,13 +215,21 @@ class ModelSlots:
             slot.add_listener(listener)
 
     def slot(self, ref: str) -> ModelSlot:
-        """The slot for ``ref`` (created, not yet loaded, on first use)."""
+        """The slot for ``ref`` (created, not yet loaded, on first use).
+
+        A fixed reference (a run, a logged model, a folder: :mod:`modelyard.bindings`) is
+        resolved without the registry, to the same model every time.
+        """
         ref = ref.strip()
         with self._lock:
             found = self._slots.get(ref)
             if found is None:
+                source = source_of(ref)
+                resolver: Resolver = self.registry
+                if source is not None:
+                    resolver = FixedSource(self.registry.name, source, self.registry.tracking_uri)
                 found = ModelSlot(
-                    self.registry,
+                    resolver,
                     ref,
                     self._load,
                     poll_seconds=self.poll_seconds,

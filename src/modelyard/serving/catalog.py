@@ -13,9 +13,14 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelyard.bindings import Binding
+from modelyard.bindings import Binding, source_of
 from modelyard.config import Settings
-from modelyard.errors import ModelNotReadyError, TooManyModelsError, UnknownModelError
+from modelyard.errors import (
+    ModelNotFoundError,
+    ModelNotReadyError,
+    TooManyModelsError,
+    UnknownModelError,
+)
 from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import Listener, ModelSlot, ModelSlots, VersionLoader
 from modelyard.registry import Registry
@@ -111,6 +116,13 @@ class Catalog:
             return loaded
         if slot is not None and slot in self.configured.values():
             raise not_ready(slot)
+        if source_of(binding.ref) is not None:
+            raise ModelNotFoundError(
+                binding.name,
+                binding.ref,
+                "a request names a version or an alias; runs, logged models and folders "
+                "are served only when configured",
+            )
         async with self._extra_lock:
             slot = models.get(binding.ref)
             if slot is not None and slot.current is not None:
@@ -126,8 +138,10 @@ class Catalog:
                 raise
 
     def versions(self, name: str) -> list[str]:
-        """The versions of ``name`` loaded now, in order."""
-        return sorted(self._models[name].loaded(), key=int)
+        """The versions of ``name`` loaded now: numbers in order, then fixed sources' labels."""
+        return sorted(
+            self._models[name].loaded(), key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v)
+        )
 
     # --- descriptions ------------------------------------------------------------------------
     def describe(self, binding: Binding) -> dict[str, Any]:
@@ -146,6 +160,8 @@ class Catalog:
             "ready": True,
             "name": model.name,
             "version": model.version,
+            "resolved": model.info.resolved,
+            "fixed": model.info.fixed,
             "aliases": list(model.info.aliases),
             "run_id": model.info.run_id,
             "flavor": model.flavor,

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import typer
 
+from modelyard.bindings import FOLDER_PREFIXES, Binding
 from modelyard.boundary import cli_errors
-from modelyard.config import get_settings
+from modelyard.config import Settings, get_settings
 from modelyard.logs import configure_logging
+
+
+def folder_named(text: str, settings: Settings) -> Binding:
+    """The binding ``--model`` names; a folder given without a name (and no
+    MODELYARD_MODEL_NAME set) is served under the folder's own name."""
+    binding = settings.model_binding
+    source = binding.source
+    if (
+        source is not None
+        and source.kind == "folder"
+        and text.strip().startswith(FOLDER_PREFIXES)
+        and "model_name" not in settings.model_fields_set
+    ):
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source.uri).name).strip("-.") or "model"
+        return Binding(name, binding.ref)
+    return binding
 
 
 def serve(
@@ -15,11 +36,27 @@ def serve(
     workers: int | None = typer.Option(
         None, min=1, help="Server processes (default: MODELYARD_API_WORKERS)."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Serve only this model, [NAME@]REF: a version or alias, models:/NAME/3, "
+        "models:/NAME@ALIAS, runs:/RUN_ID/PATH, a run id, m-ID, or an MLflow model folder "
+        "(./path: no tracking server needed). Default: MODELYARD_MODELS / MODELYARD_MODEL_REF.",
+    ),
 ) -> None:
     """Serve predictions over HTTP (own API, MLflow scoring, Open Inference V2, KServe V1)."""
     import uvicorn
 
     with cli_errors():
+        if model is not None:
+            settings = get_settings(model_ref=model, models="")
+            # the server processes read their settings from the environment; every bound
+            # endpoint serves this model
+            binding = str(folder_named(model, settings))
+            for variable in ("MODEL_REF", "V1_MODEL", "V2_MODEL"):
+                os.environ[f"MODELYARD_{variable}"] = binding
+            os.environ["MODELYARD_MODELS"] = ""
         settings = get_settings()
         configure_logging("api", settings.log_level)
         uvicorn.run(

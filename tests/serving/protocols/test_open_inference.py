@@ -59,6 +59,7 @@ def metadata_of(version: str) -> dict[str, Any]:
         ],
         "parameters": {
             "version": version,
+            "resolved": f"models:/iris/{version}",
             "aliases": ["champion"] if version == "2" else [],
             "classes": CLASSES,
             "run_id": f"run-{version}",

@@ -245,6 +245,7 @@ def metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
         ],
         "parameters": {
             "version": model.version,
+            "resolved": model.info.resolved,
             "aliases": list(model.info.aliases),
             "classes": classes,
             "run_id": model.info.run_id,
