@@ -9,6 +9,7 @@ import pytest
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.datasets import load_iris, load_wine
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -323,3 +324,26 @@ def test_a_native_booster_compiles_as_its_scikit_learn_estimator(
 def test_sklearn_api_leaves_other_models_alone() -> None:
     forest = RandomForestClassifier(n_estimators=3).fit(X, Y)
     assert sklearn_api(forest) is forest
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=2000)),
+        make_pipeline(
+            SimpleImputer(strategy="median"),
+            RandomForestClassifier(n_estimators=30, random_state=0),
+        ),
+    ],
+    ids=["imputed-logreg", "imputed-forest"],
+)
+def test_scikit_learn_pipelines_that_impute_compile_in_float64(estimator: Any) -> None:
+    """ONNX Runtime has no float64 Imputer: the imputer is compiled to IsNaN and Where."""
+    estimator.fit(_with_nan(WINE, 8), WINE_Y)
+    compiled = compile_sklearn(estimator, probe_rows(WINE[:5]))
+    assert compiled.input_dtype == "float64"
+    rows = np.vstack([WINE, _with_nan(WINE, 9), _with_nan(probe_rows(WINE[:5])[5:1000], 10)])
+    _assert_agrees(estimator, compiled, rows)
+    if isinstance(estimator.steps[-1][1], LogisticRegression):  # float64 all the way
+        got = OnnxModel(compiled.onnx_bytes, compiled.input_dtype, compiled.output).run(rows)
+        assert np.abs(got - estimator.predict_proba(rows)).max() < 1e-12
