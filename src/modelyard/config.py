@@ -76,10 +76,14 @@ class Settings(BaseSettings):
         "version, an alias, a models:/ or runs:/ URI, a run or logged-model id, or a folder.",
     )
     v1_model: str = Field(
-        default="1", description="Alias or version (or name@ref) bound to /v1/predict."
+        default="1",
+        description="Model reference (or name@ref) bound to /v1/predict (follows a fixed "
+        "MODELYARD_MODEL_REF when unset).",
     )
     v2_model: str = Field(
-        default="champion", description="Alias or version (or name@ref) bound to /v2/predict."
+        default="champion",
+        description="Model reference (or name@ref) bound to /v2/predict (follows a fixed "
+        "MODELYARD_MODEL_REF when unset).",
     )
     models: str = Field(
         default="",

@@ -53,6 +53,7 @@ class PlainModels:
     run_id: str  # a run with one model, logged without a signature
     model_id: str  # that model's id (m-...)
     tensor_run_id: str  # a run with the pyfunc
+    boosted: dict[str, str]  # XGBoost and LightGBM models by plain MLflow code: name -> run id
     folder: Path  # a saved MLflow model folder (the pipeline)
     expected: dict[str, list[Any]]  # what each model predicts for ROWS
 
@@ -112,6 +113,7 @@ def _log_models(tracking_uri: str, folder: Path) -> PlainModels:
             ),
             pip_requirements=["numpy"],
         )
+    boosted, expected = _log_boosted(frame, y)
     mlflow.sklearn.save_model(
         pipeline,
         str(folder),
@@ -124,14 +126,58 @@ def _log_models(tracking_uri: str, folder: Path) -> PlainModels:
         run_id=run.info.run_id,
         model_id=logged.model_id,
         tensor_run_id=tensor_run.info.run_id,
+        boosted=boosted,
         folder=folder,
         expected={
+            **expected,
             "pipeline": pipeline.predict(pd.DataFrame(rows, columns=COLUMNS)).tolist(),
             "forest": forest.predict(pd.DataFrame(rows, columns=COLUMNS)).tolist(),
             "bare": bare.predict(rows).tolist(),
             "argmax": rows.argmax(axis=1).tolist(),
         },
     )
+
+
+def _log_boosted(frame: Any, y: np.ndarray) -> tuple[dict[str, str], dict[str, list[Any]]]:
+    """An XGBClassifier with a signature, a native XGBoost booster with none and an
+    LGBMClassifier, each in a run of its own; what each predicts for ROWS."""
+    import lightgbm
+    import mlflow
+    import mlflow.lightgbm
+    import mlflow.xgboost
+    import pandas as pd
+    import xgboost
+    from mlflow.models import infer_signature
+
+    rows = pd.DataFrame(ROWS, columns=COLUMNS)
+    classifier = xgboost.XGBClassifier(n_estimators=30, max_depth=3, random_state=0)
+    classifier.fit(frame, y)
+    booster = xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3, "max_depth": 2},
+        xgboost.DMatrix(frame.to_numpy(), label=y),
+        num_boost_round=20,
+    )
+    light = lightgbm.LGBMClassifier(n_estimators=30, verbose=-1, random_state=0).fit(frame, y)
+    runs: dict[str, str] = {}
+    with mlflow.start_run() as run:
+        mlflow.xgboost.log_model(
+            classifier, name="model", signature=infer_signature(frame, y), pip_requirements=[]
+        )
+    runs["xgb"] = run.info.run_id
+    with mlflow.start_run() as run:
+        mlflow.xgboost.log_model(booster, name="model", pip_requirements=[])
+    runs["xgbnative"] = run.info.run_id
+    with mlflow.start_run() as run:
+        mlflow.lightgbm.log_model(
+            light, name="model", signature=infer_signature(frame, y), pip_requirements=[]
+        )
+    runs["lgbm"] = run.info.run_id
+    native = booster.predict(xgboost.DMatrix(np.asarray(ROWS))).argmax(axis=1)
+    return runs, {
+        "xgb": classifier.predict(rows).tolist(),
+        "xgbnative": native.tolist(),
+        "lgbm": light.predict(rows).tolist(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +202,7 @@ def api(
             f"tensor@{plain.tensor_run_id}",
             f"folder@{plain.folder}",
             f"fileuri@{plain.folder.as_uri()}",
+            *(f"{name}@{run_id}" for name, run_id in plain.boosted.items()),
         ]
     )
     registry = SimpleNamespace(tracking_uri=mlflow_server.url, model_name=plain.name)
@@ -203,6 +250,22 @@ def test_every_reference_form_resolves_and_predicts(api: Api, plain: PlainModels
     assert _predict(api, "tensor", positional) == plain.expected["argmax"]
     assert served[f"tensor@runs:/{plain.tensor_run_id}"]["runtime"] == "python_function"
     assert served[f"folder@{folder}"]["runtime"] == "onnxruntime"  # compiled on load
+
+
+def test_xgboost_and_lightgbm_models_compile_and_agree(api: Api, plain: PlainModels) -> None:
+    served = {m["name"]: m for m in api.client.get("/").json()["models"]}
+    for name in plain.boosted:
+        assert (served[name]["flavor"], served[name]["runtime"]) == (
+            "lightgbm" if name == "lgbm" else "xgboost",
+            "onnxruntime",
+        ), served[name]
+        columns = ["0", "1", "2", "3"] if name == "xgbnative" else COLUMNS
+        assert _predict(api, name, columns) == plain.expected[name], name
+        probabilities = api.client.post(
+            f"/models/{name}/predict", json=dict(zip(columns, ROWS[1], strict=True))
+        ).json()["probabilities"]
+        assert sorted(probabilities) == ["0", "1", "2"]
+        assert abs(sum(probabilities.values()) - 1.0) < 1e-5  # six decimals each
 
 
 def test_a_plain_mlflow_model_answers_every_protocol(api: Api, plain: PlainModels) -> None:

@@ -215,12 +215,15 @@ def model_uri(uri: str) -> str:
 
 
 def _native_model(meta: Any, flavor: str, target: Path, uri: str) -> Any:
-    """The model of a native flavour, loaded with its own library."""
+    """The model of a native flavour, loaded with its own library (a booster of XGBoost's or
+    LightGBM's native API as their scikit-learn estimator)."""
     import importlib
 
     try:
+        from modelyard.inference.compiling import sklearn_api
+
         module = importlib.import_module(f"mlflow.{flavor}")
-        return module.load_model(str(target))
+        return sklearn_api(module.load_model(str(target)))
     except ImportError as exc:
         raise _lacking(uri, exc) from exc
     except Exception as exc:
