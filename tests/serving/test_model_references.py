@@ -358,3 +358,35 @@ def test_a_folder_is_served_with_no_tracking_server(
             },
         )
         assert v2.json()["outputs"][0]["data"] == plain.expected["pipeline"][:1], v2.text
+
+
+def test_a_folder_training_prepared_needs_no_mlflow_and_no_extras(
+    plain: PlainModels, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    """The serving image's case: a baked-in folder that carries its ONNX graph is copied
+    into the cache and scored with none of the extras and no tracking server."""
+    import shutil
+
+    import mlflow.sklearn
+
+    from modelyard.inference.prepare import PREPARED_DIR, sklearn_prepared, write_prepared
+    from modelyard.inputs.tabular import FeatureSchema
+
+    folder = tmp_path / "baked"
+    shutil.copytree(plain.folder, folder)
+    example = [dict(zip(COLUMNS, row, strict=True)) for row in ROWS]
+    meta, onnx = sklearn_prepared(
+        mlflow.sklearn.load_model(str(folder)), FeatureSchema(tuple(COLUMNS)), example
+    )
+    assert onnx is not None
+    write_prepared(folder, meta, onnx)
+    assert (folder / PREPARED_DIR / "model.onnx").is_file()
+    registry = SimpleNamespace(tracking_uri=f"http://127.0.0.1:{free_port()}", model_name="x")
+    log = artifacts_dir / "logs" / "serving" / f"folder-serving-only-{os.getpid()}.log"
+    with start_api(
+        registry, tmp_path / "home", log, serving_only=True, model_ref=f"baked@{folder}"
+    ) as api:
+        info = api.client.get("/").json()["model"]
+        assert (info["name"], info["runtime"], info["fixed"]) == ("baked", "onnxruntime", True)
+        assert _predict(api, "baked", COLUMNS) == plain.expected["pipeline"]
+    assert "copied from its folder" in log.read_text()

@@ -18,8 +18,9 @@ def train(
     estimator: Annotated[
         str | None,
         typer.Option(
-            help="logistic_regression, random_forest or gradient_boosting; with --images: "
-            "logistic_regression, mlp or cnn (cnn needs the torch extra)."
+            help="logistic_regression, random_forest, gradient_boosting, xgboost or lightgbm "
+            "(the last two need their extras); with --images: logistic_regression, mlp or "
+            "cnn (cnn needs the torch extra)."
         ),
     ] = None,
     csv: Annotated[
