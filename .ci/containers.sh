@@ -9,6 +9,8 @@
 #                dashboard and Kedro-Viz answer, Prometheus reports every target up, the
 #                Grafana dashboard's queries are valid and name exported metrics;
 #   non-root     every process of the modelyard and MLflow containers runs as uid 10001;
+#   baked model  the champion's folder copied into an image FROM modelyard-serve answers
+#                /predict with no network (no tracking server);
 #   persistence  `down` then `up` keeps MLflow runs, registered versions, artifacts and
 #                predictions (and train does not retrain); `compose run --rm train`
 #                retrains on demand; `down -v` removes the data;
@@ -137,6 +139,8 @@ cleanup() {
         compose --profile monitoring logs --tail 40 || true
     fi
     compose --profile monitoring down -v --remove-orphans --timeout 20 >/dev/null 2>&1 || true
+    if [[ -n "${BAKED:-}" ]]; then docker rm -f "$BAKED" >/dev/null 2>&1 || true; fi
+    docker image rm "modelyard/baked-check:$TAG" >/dev/null 2>&1 || true
     rm -rf "$WORK"
     exit "$code"
 }
@@ -302,6 +306,35 @@ fetch='import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], tim
   compose exec -T worker python3 -c "$fetch" http://127.0.0.1:9101/metrics; } > "$WORK/exported"
 python3 .ci/check_dashboards.py "http://127.0.0.1:$HOST_PROMETHEUS_PORT" "$WORK/exported" \
     deploy/grafana/dashboards/*.json || fail "Grafana dashboard queries"
+phase_end
+
+# --- a model baked into an image ---------------------------------------------------------
+# The champion's folder as the API cached it (the MLflow model with the ONNX graph training
+# prepared), copied into an image FROM modelyard-serve as the README shows, and served with
+# no network at all: no tracking server, no registry, none of the extras.
+phase_start "a model baked into an image, served with no network"
+mkdir -p "$WORK/baked/iris"
+compose exec -T api tar -C "/var/lib/modelyard/models/$MODEL/$CHAMPION" -cf - . \
+    | tar -C "$WORK/baked/iris" -xf -
+[[ -f "$WORK/baked/iris/modelyard/model.onnx" ]] || fail "the cached champion has no ONNX graph"
+printf '%s\n' "FROM modelyard/modelyard-serve:$TAG" \
+    "COPY --chown=10001:10001 iris /models/iris" \
+    "ENV MODELYARD_MODEL_REF=iris@/models/iris" > "$WORK/baked/Dockerfile"
+docker build -q -t "modelyard/baked-check:$TAG" "$WORK/baked" >/dev/null
+BAKED=$(docker run -d --network none "modelyard/baked-check:$TAG")
+baked_ready() { docker exec "$BAKED" probe http://127.0.0.1:8000/ready >/dev/null 2>&1; }
+wait_for 120 "the baked-in model loaded" baked_ready
+baked=$(docker exec "$BAKED" python -c 'import json, urllib.request
+row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+request = urllib.request.Request("http://127.0.0.1:8000/predict", json.dumps(row).encode(),
+                                 {"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(request, timeout=10))
+info = json.load(urllib.request.urlopen("http://127.0.0.1:8000/", timeout=10))["model"]
+print(answer["label"], info["resolved"], info["runtime"], info["version"])')
+log "   baked-in model: $baked"
+[[ "$baked" == "setosa /models/iris onnxruntime sha-"* ]] || fail "baked-in model answered: $baked"
+docker rm -f "$BAKED" >/dev/null
+docker image rm "modelyard/baked-check:$TAG" >/dev/null
 phase_end
 
 # --- non-root -----------------------------------------------------------------------------
