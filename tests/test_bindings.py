@@ -76,6 +76,8 @@ def test_lists_keep_order_and_drop_repeats() -> None:
 def test_labels_tell_sources_apart(tmp_path: Path) -> None:
     assert label(Source("run", f"runs:/{RUN}")) == f"run-{RUN}"
     assert label(Source("run", f"runs:/{RUN}/sub/model")) == f"run-{RUN}-sub-model"
+    long_path = label(Source("run", f"runs:/{RUN}/" + "deep/" * 10 + "model"))
+    assert long_path.startswith(f"run-{RUN}-") and len(long_path) <= 50
     assert label(Source("logged_model", f"models:/{LOGGED}")) == LOGGED
     folder = tmp_path / "m"
     folder.mkdir()

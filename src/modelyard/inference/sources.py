@@ -23,6 +23,8 @@ from modelyard.inference.fetch import place
 from modelyard.registry import VersionInfo
 
 FOLDER_DIGEST_CHARS = 12
+# A version label is stored with every prediction (model_version, 50 characters).
+MAX_LABEL_CHARS = 50
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -67,7 +69,12 @@ def label(source: Source) -> str:
         return source.uri.removeprefix("models:/")
     run_id = source.run_id or ""
     path = source.uri.removeprefix(f"runs:/{run_id}").strip("/")
-    return f"run-{run_id}" + (f"-{_UNSAFE.sub('-', path)}" if path else "")
+    if not path:
+        return f"run-{run_id}"
+    named = f"run-{run_id}-{_UNSAFE.sub('-', path)}"
+    if len(named) <= MAX_LABEL_CHARS:
+        return named
+    return f"run-{run_id}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
 
 
 def folder_digest(folder: Path) -> str:
