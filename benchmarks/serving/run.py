@@ -28,7 +28,7 @@ import mlflow.artifacts
 from harness import limit_app, report
 from harness.baseline import Baseline, export
 from harness.load import LoadResult, Request, run_wrk
-from harness.models import MODEL_NAME, Registered, register_all
+from harness.models import KEYS, MODEL_NAME, Registered, parse_keys, register
 from harness.payloads import (
     Payload,
     good_answer,
@@ -160,6 +160,13 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _model_keys(text: str) -> tuple[str, ...]:
+    try:
+        return parse_keys(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk cell")
@@ -167,7 +174,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8,64", help="wrk connections, comma list")
     parser.add_argument("--batch-rows", type=int, default=1000, help="rows per batch request")
     parser.add_argument("--timeout", type=float, default=10.0, help="wrk request timeout (s)")
-    parser.add_argument("--models", default="logreg,forest", help="which models to run")
+    parser.add_argument(
+        "--models",
+        type=_model_keys,
+        default=KEYS,
+        metavar="KEYS",
+        help=f"comma separated models to register and measure, of {','.join(KEYS)} (default all)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument(
         "--ab-rounds",
@@ -215,7 +228,7 @@ def _measure(
 def _record(run: Run, model: str, rows: int, concurrency: int, target: Target, cell: Cell) -> Cell:
     load = cell.load
     log(
-        f"  {model:7} rows={rows:<5} c={concurrency:<3} {target.label:32} "
+        f"  {model:8} rows={rows:<5} c={concurrency:<3} {target.label:32} "
         f"{load.rps:9.1f} req/s  p50 {load.p50_ms:8.2f} ms  p99 {load.p99_ms:8.2f} ms  "
         f"err {load.errors}  rss {cell.rss_peak_mb:5.0f} MB  load {cell.loadavg:.1f}"
     )
@@ -608,18 +621,18 @@ def main(argv: list[str] | None = None) -> int:
         prepare(run, work)
         with start_tracking(work) as tracking:
             log(f"MLflow tracking server at {tracking.base_url}")
-            run.models = register_all(tracking.base_url, work / "home")
+            run.models = register(tracking.base_url, work / "home", args.models)
+            for m in run.models:
+                log(f"registered {m.title} = models:/{MODEL_NAME}/{m.version} via {m.via}")
             if run.pinning.active:
                 # The harness (RSS sampling, idle checks) stays off the servers' CPU too.
                 os.sched_setaffinity(0, run.pinning.load)
-            wanted = args.models.split(",")
-            chosen = [m for m in run.models if m.key in wanted]
-            for n, model in enumerate(chosen):
+            for n, model in enumerate(run.models):
                 payloads = make_payloads(
                     work / "payloads" / model.key, model.columns, args.batch_rows
                 )
                 phase = Phase(model, work, tracking.base_url, payloads)
-                last = n == len(chosen) - 1
+                last = n == len(run.models) - 1
                 model_phase(run, phase, first=n == 0, with_workers=last)
         seconds = time.time() - run.started
         run.loadavg.append(os.getloadavg()[0])
