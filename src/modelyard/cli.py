@@ -14,6 +14,7 @@ import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from modelyard.batch import cli as batch_cli
 from modelyard.boundary import cli_errors
 from modelyard.dashboard import cli as dashboard_cli
 from modelyard.deploy import cli as deploy_cli
@@ -61,6 +62,7 @@ app.command()(training_cli.rollback)
 app.command()(serving_cli.serve)
 app.command()(streaming_cli.worker)
 app.command()(streaming_cli.stream)
+app.command()(batch_cli.score)
 app.add_typer(streaming_cli.db_app, name="db")
 app.add_typer(training_cli.demo_app, name="demo")
 app.command()(dashboard_cli.ui)

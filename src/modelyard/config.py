@@ -181,6 +181,14 @@ class Settings(BaseSettings):
     stream_rate: float = Field(default=5.0, ge=0, description="Rows per second from `stream`.")
     stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
 
+    # --- batch scoring ---------------------------------------------------------------------
+    batch_chunk_rows: int = Field(
+        default=50_000,
+        ge=1,
+        description="Rows `modelyard score` reads, scores and writes at a time (memory "
+        "grows with it, not with the file).",
+    )
+
     # --- dashboard -------------------------------------------------------------------------
     ui_refresh_seconds: float = Field(default=5.0, gt=0, description="Dashboard refresh interval.")
     ui_lag_warning_seconds: float = Field(

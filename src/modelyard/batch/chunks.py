@@ -1,0 +1,149 @@
+"""Scoring one chunk of a table: its scored rows, and the rows that cannot be scored.
+
+A chunk whose feature columns are all plain numbers goes through
+:meth:`FeatureSchema.frame_to_matrix` and one model call. Any other chunk (a text cell in a
+feature column, a missing value the model does not take, a row the model fails on) is
+decoded cell by cell and scored by the streaming worker's :func:`score_rows`, which
+validates each row with :meth:`FeatureSchema.partition` and keeps the bad ones apart with
+their reason. Both paths round probabilities as the predictions table stores them, so a file
+gives the same output however it is cut into chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelyard.batch.layout import FIELD, LABEL, REASON, ROW, Layout
+from modelyard.errors import FeatureError
+from modelyard.inference.model import LoadedModel
+from modelyard.streaming.scoring import PROBABILITY_DECIMALS, score_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class ScoredChunk:
+    """The output rows of a chunk (``layout.output_columns``) and its rejects
+    (``layout.rejects_columns``); either may be empty."""
+
+    scored: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def score_chunk(
+    model: LoadedModel, frame: pd.DataFrame, layout: Layout, rows: Sequence[int]
+) -> ScoredChunk:
+    """Score ``frame``: the key and feature columns of the input's rows numbered ``rows``
+    (from 1), which the rejects file names."""
+    features = frame[list(layout.features)]
+    try:
+        matrix = model.tabular.frame_to_matrix(features)
+    except FeatureError:
+        return _row_by_row(model, frame, layout, rows)
+    try:
+        scores = model.score(matrix)
+    except Exception:  # the model refuses something: find the rows, score the others
+        return _row_by_row(model, frame, layout, rows)
+    proba = scores.probabilities
+    if proba is not None:
+        proba = np.round(proba, PROBABILITY_DECIMALS)
+    return ScoredChunk(
+        _output(frame, layout, None, scores.labels, proba),
+        _no_rejects(layout),
+    )
+
+
+def _row_by_row(
+    model: LoadedModel, frame: pd.DataFrame, layout: Layout, rows: Sequence[int]
+) -> ScoredChunk:
+    positions = list(range(len(frame)))
+    batch = score_rows(model, positions, records(frame, layout.features))
+    proba: np.ndarray | None = None
+    if batch.probabilities is not None:
+        proba = np.array(
+            [[row[c] for c in layout.classes] for row in batch.probabilities], dtype=np.float64
+        ).reshape(len(batch.labels), len(layout.classes))
+    scored = _output(
+        frame, layout, np.asarray(batch.observation_ids, dtype=np.intp), batch.labels, proba
+    )
+    failures = sorted(batch.failures, key=lambda f: f.observation_id)
+    rejected = frame.iloc[[f.observation_id for f in failures]]
+    rejects = rejected_rows(
+        rejected,
+        layout,
+        [rows[f.observation_id] for f in failures],
+        [f.reason for f in failures],
+        [f.field for f in failures],
+    )
+    return ScoredChunk(scored, rejects)
+
+
+def records(frame: pd.DataFrame, features: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows' features as records, each cell as a request would carry it: a number, None
+    for a missing value, or the text that is not a number (refused by the validator)."""
+    import pandas as pd
+
+    columns: list[list[Any]] = []
+    for name in features:
+        column = frame[name]
+        numbers = pd.to_numeric(column, errors="coerce").tolist()
+        missing = column.isna().tolist()
+        values = column.tolist()
+        columns.append(
+            [
+                None if gone else (v if math.isnan(n) else float(n))
+                for v, n, gone in zip(values, numbers, missing, strict=True)
+            ]
+        )
+    return [dict(zip(features, cells, strict=True)) for cells in zip(*columns, strict=True)]
+
+
+def _output(
+    frame: pd.DataFrame,
+    layout: Layout,
+    positions: np.ndarray | None,
+    labels: list[Any],
+    proba: np.ndarray | None,
+) -> pd.DataFrame:
+    """Key columns of the rows at ``positions`` (None: every row), then label and
+    probabilities."""
+    import pandas as pd
+
+    keys = frame[list(layout.keys)]
+    out = (keys if positions is None else keys.iloc[positions]).reset_index(drop=True)
+    out[LABEL] = pd.Series([str(label) for label in labels], dtype=object)
+    columns = layout.probability_columns
+    if columns:
+        if proba is None or proba.shape[1] != len(columns):
+            proba = np.full((len(out), len(columns)), np.nan)
+        out[columns] = proba
+    return out
+
+
+def rejected_rows(
+    rejected: pd.DataFrame,
+    layout: Layout,
+    rows: list[int | None],
+    reasons: list[str],
+    fields: list[str | None],
+) -> pd.DataFrame:
+    """Rejects-file rows for ``rejected`` (the input's rows, as read)."""
+    import pandas as pd
+
+    out = pd.DataFrame({ROW: rows, REASON: reasons, FIELD: fields})
+    carried = rejected.reset_index(drop=True)
+    for name in layout.rejects_columns[3:]:
+        out[name] = carried[name] if name in carried.columns else None
+    return out
+
+
+def _no_rejects(layout: Layout) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=layout.rejects_columns)

@@ -1,0 +1,138 @@
+"""Writing the output and the rejects file chunk by chunk, in place only when complete.
+
+Each file is written to a hidden ``.<name>.partial`` beside it and renamed over the final
+name when the run finishes, so a run that fails or is stopped never leaves a truncated file
+that looks whole. :func:`check_targets` refuses an existing output or rejects file (unless
+``overwrite``) before any work; the rejects file is created only when a row is rejected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.batch.tables import PARQUET, TableFormat, table_format
+from modelyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def default_rejects(output: Path) -> Path:
+    """``scores.csv`` → ``scores.rejects.csv`` (always CSV: it is read by people)."""
+    return output.with_name(f"{output.stem}.rejects.csv")
+
+
+def check_targets(
+    output: Path, rejects: Path, overwrite: bool, inputs: tuple[Path, ...] = ()
+) -> None:
+    """Refuse to write over an input, into a missing folder, or over an existing file
+    unless ``overwrite`` (then the old rejects file is removed, so that none is left from an
+    earlier run). A ConfigError naming the path."""
+    table_format(output, "output")
+    if rejects.suffix.lower() != ".csv":
+        raise ConfigError(f"rejects {rejects}: the rejects file is a CSV; name it *.csv")
+    resolved = {p.resolve() for p in inputs}
+    for what, path in (("output", output), ("rejects", rejects)):
+        if path.resolve() in resolved:
+            raise ConfigError(f"{what} {path} is the input file; name another")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{what} {path}: the folder {path.parent} does not exist")
+        if path.is_dir():
+            raise ConfigError(f"{what} {path} is a folder; name a file")
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{what} {path} exists; pass --overwrite to replace it")
+    if output.resolve() == rejects.resolve():
+        raise ConfigError(f"the output and the rejects file are both {output}")
+    if overwrite:
+        with contextlib.suppress(FileNotFoundError):
+            rejects.unlink()
+
+
+@dataclass
+class TableWriter:
+    """Appends DataFrames to a CSV or Parquet file; :meth:`commit` puts it in place.
+
+    ``columns`` are written as the header of a file that receives no rows at all.
+    """
+
+    path: Path
+    columns: list[str]
+    lazy: bool = False  # create the file only when a first frame comes (the rejects file)
+    format: TableFormat = field(init=False)
+    rows: int = field(default=0, init=False)
+    _handle: Any = field(default=None, init=False, repr=False)
+    _parquet: Any = field(default=None, init=False, repr=False)
+    _schema: Any = field(default=None, init=False, repr=False)
+    _opened: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.format = table_format(self.path, "output")
+
+    @property
+    def partial(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.partial")
+
+    @property
+    def written(self) -> bool:
+        """Whether the file exists (or will, on commit)."""
+        return self._opened
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if frame.empty and (self.lazy or self._opened):
+            return
+        if self.format == PARQUET:
+            self._write_parquet(frame)
+        else:
+            self._write_csv(frame)
+        self.rows += len(frame)
+
+    def _write_csv(self, frame: pd.DataFrame) -> None:
+        header = not self._opened
+        if header:
+            self._handle = self.partial.open("w", encoding="utf-8", newline="")
+            self._opened = True
+        frame.to_csv(self._handle, index=False, header=header, lineterminator="\n")
+
+    def _write_parquet(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._schema is None:
+            inferred = pa.Schema.from_pandas(frame, preserve_index=False)
+            # a column with no value yet (all missing) would be typed null: make it text
+            self._schema = pa.schema(
+                [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in inferred]
+            )
+            self._parquet = pq.ParquetWriter(self.partial, self._schema)
+            self._opened = True
+        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        self._parquet.write_table(table)
+
+    def commit(self) -> None:
+        """Finish the file and rename it over ``path`` (an empty one with the header if no
+        frame came, unless ``lazy``)."""
+        if not self._opened and not self.lazy:
+            import pandas as pd
+
+            self.write(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
+        self._close()
+        if self._opened:
+            os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        """Close and remove the partial file (the run failed)."""
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
+            self.partial.unlink()
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
