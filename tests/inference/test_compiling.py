@@ -21,9 +21,9 @@ from modelyard.inference.compiling import (
     NotCompilableError,
     compile_sklearn,
     probe_rows,
-    sklearn_api,
     takes_matrix,
 )
+from modelyard.inference.converters import sklearn_api
 from modelyard.inference.runtime import OnnxModel
 from modelyard.training.estimators import build_pipeline
 

@@ -121,7 +121,7 @@ def _prepare_without_sklearn(
     """Prepare a version as the serving-only installation does (no extras installed)."""
     command = [sys.executable, "-m", "modelyard.inference.prepare", registry.tracking_uri]
     return subprocess.run(
-        [*command, registry.name, version, str(target)],
+        [*command, f"models:/{registry.name}/{version}", str(target)],
         capture_output=True,
         text=True,
         timeout=180,

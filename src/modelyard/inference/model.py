@@ -221,7 +221,7 @@ def _in_process(
             flavor = importlib.import_module(f"mlflow.{prepared.flavor}")
             if prepared.flavor == "sklearn":
                 import sklearn  # noqa: F401  (MLflow's own message for it is obscure)
-            from modelyard.inference.compiling import sklearn_api
+            from modelyard.inference.converters import sklearn_api
 
             native = sklearn_api(flavor.load_model(str(prepared.path)))
             if hasattr(native, "predict_proba") or type(native).__name__ != "Booster":

@@ -220,7 +220,7 @@ def _native_model(meta: Any, flavor: str, target: Path, uri: str) -> Any:
     import importlib
 
     try:
-        from modelyard.inference.compiling import sklearn_api
+        from modelyard.inference.converters import sklearn_api
 
         module = importlib.import_module(f"mlflow.{flavor}")
         return sklearn_api(module.load_model(str(target)))
