@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -198,3 +199,147 @@ def test_batch_and_single_row_paths_agree_on_odd_values(value: object) -> None:
         assert got == expected
     else:
         assert np.array_equal(got, expected)
+
+
+# --- nullable features: a missing value is NaN where the model handles it -----------------
+NULLABLE = FeatureSchema(NAMES, frozenset({"sepal_width", "petal_width"}))
+GAPPY = {**ROW, "sepal_width": None}
+GAPPY_VALUES = list(GAPPY.values())
+BATCH_LAYOUTS = ("records", "rows", "rows_reordered", "columns", "columns_reordered")
+
+
+def _same(matrix: np.ndarray, expected: list[list[float]]) -> bool:
+    return bool(np.array_equal(matrix, np.array(expected), equal_nan=True))
+
+
+def test_a_schema_built_from_names_alone_has_nothing_nullable() -> None:
+    assert FeatureSchema(NAMES).nullable == frozenset()
+    assert FeatureSchema(NAMES, {"petal_width"}).nullable == frozenset({"petal_width"})
+    assert SCHEMA.allowing_missing().nullable == frozenset(NAMES)
+    with pytest.raises(ValueError, match=r"nullable features \['colour'\] are not among"):
+        FeatureSchema(NAMES, frozenset({"colour"}))
+
+
+@pytest.mark.parametrize(
+    ("layout", "rows"),
+    [("record", 1)] + [(layout, rows) for layout in BATCH_LAYOUTS for rows in (1, 2, 3)],
+)
+def test_a_null_is_nan_for_a_nullable_feature_in_every_layout(layout: str, rows: int) -> None:
+    batch = [GAPPY if i % 2 == 0 else ROW for i in range(rows)]
+    layouts: dict[str, Callable[[], TabularInput]] = {
+        "record": lambda: Record(GAPPY),
+        "records": lambda: Records(batch, "records"),
+        "rows": lambda: Rows([list(r.values()) for r in batch], "instances"),
+        "rows_reordered": lambda: Rows(
+            [list(reversed(r.values())) for r in batch], "data", list(reversed(NAMES))
+        ),
+        "columns": lambda: Columns({k: [r[k] for r in batch] for k in NAMES}, "inputs"),
+        "columns_reordered": lambda: Columns(
+            {k: [r[k] for r in batch] for k in reversed(NAMES)}, "inputs"
+        ),
+    }
+    inputs = layouts[layout]()
+    matrix = NULLABLE.validate(inputs, 10)
+    assert matrix.dtype == np.float64
+    assert _same(matrix, [[5.1, math.nan, 1.4, 0.2] if i % 2 == 0 else VALUES for i in range(rows)])
+    # the same request to a schema with nothing nullable: the error it always gave
+    with pytest.raises(FeatureError) as raised:
+        SCHEMA.validate(inputs, 10)
+    assert (raised.value.field, raised.value.reason) == (
+        "sepal_width",
+        "the value is missing; send a number",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"), [v for v in BAD_VALUES if v[0] is not None] + [("", "got str")]
+)
+def test_a_nullable_feature_still_refuses_what_is_not_a_number(value: object, reason: str) -> None:
+    bad = {**GAPPY, "petal_width": value}  # another row's null beside it takes the fast path
+    for inputs in (
+        Records([GAPPY, bad], "records"),
+        Rows([GAPPY_VALUES, list(bad.values())], "instances"),
+        Columns({k: [GAPPY[k], v] for k, v in bad.items()}, "inputs"),
+    ):
+        with pytest.raises(FeatureError) as raised:
+            NULLABLE.validate(inputs, 10)
+        assert (raised.value.field, raised.value.row) == ("petal_width", 1)
+        assert reason in raised.value.reason
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        Records([GAPPY, {**GAPPY, "petal_length": None}], "records"),
+        Rows([GAPPY_VALUES, [5.1, 3.5, None, 0.2]], "instances"),
+        Columns({**{k: [v, v] for k, v in GAPPY.items()}, "petal_length": [1.0, None]}, "in"),
+    ],
+)
+def test_a_null_beside_nullable_ones_is_refused_for_a_feature_that_is_not(
+    inputs: TabularInput,
+) -> None:
+    with pytest.raises(FeatureError) as raised:
+        NULLABLE.validate(inputs, 10)
+    assert (raised.value.field, raised.value.row, raised.value.reason) == (
+        "petal_length",
+        1,
+        "the value is missing; send a number",
+    )
+
+
+def test_a_nullable_feature_must_still_be_present() -> None:
+    with pytest.raises(FeatureError, match="required feature is missing"):
+        NULLABLE.validate(Record({k: v for k, v in ROW.items() if k != "sepal_width"}), 1)
+
+
+def test_partition_and_validate_rows_follow_the_nullable_features() -> None:
+    rows = [GAPPY, {**ROW, "petal_length": None}, {**GAPPY, "petal_width": None}]
+    matrix, valid, invalid = NULLABLE.partition(rows)
+    assert valid == [0, 2] and [(i, e.field) for i, e in invalid] == [(1, "petal_length")]
+    assert _same(matrix, [[5.1, math.nan, 1.4, 0.2], [5.1, math.nan, 1.4, math.nan]])
+    clean, valid, invalid = NULLABLE.partition([GAPPY, GAPPY])  # the whole-batch path
+    assert valid == [0, 1] and not invalid and np.isnan(clean[:, 1]).all()
+    results = NULLABLE.validate_rows(rows)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], FeatureError) and results[1].field == "petal_length"
+    assert [e is None for e in SCHEMA.validate_rows(rows)] == [False, False, False]
+
+
+def test_a_frame_may_hold_nan_only_in_nullable_columns() -> None:
+    frame = pd.DataFrame([ROW, {**ROW, "sepal_width": math.nan}, {**ROW, "petal_width": None}])
+    assert _same(
+        NULLABLE.frame_to_matrix(frame),
+        [VALUES, [5.1, math.nan, 1.4, 0.2], [5.1, 3.5, 1.4, math.nan]],
+    )
+    with pytest.raises(FeatureError) as raised:
+        SCHEMA.frame_to_matrix(frame)
+    assert (raised.value.field, raised.value.row) == ("sepal_width", 1)
+    for column, value in (("petal_length", math.nan), ("sepal_width", math.inf)):
+        with pytest.raises(FeatureError, match="expected a finite number"):
+            NULLABLE.frame_to_matrix(pd.DataFrame([{**ROW, column: value}]))
+
+
+def test_nullable_features_round_trip_through_meta_and_show_in_describe() -> None:
+    meta = NULLABLE.meta()
+    assert meta["nullable"] == ["sepal_width", "petal_width"]  # in feature order
+    assert kind_from_meta(meta) == NULLABLE
+    assert "nullable" not in SCHEMA.meta()  # an unchanged meta.json for other models
+    assert kind_from_meta({"input_kind": "tabular", "features": list(NAMES)}) == SCHEMA
+    described = NULLABLE.describe()
+    assert described["required"] == list(NAMES)
+    assert described["properties"]["sepal_width"] == {"type": ["number", "null"]}
+    assert described["properties"]["sepal_length"] == {"type": "number"}
+    assert SCHEMA.describe()["properties"]["sepal_width"] == {"type": "number"}
+
+
+def test_an_optional_column_of_a_signature_is_nullable() -> None:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", n, required=n != "petal_width") for n in NAMES])
+    )
+    schema = FeatureSchema.from_signature(signature)
+    assert schema.names == NAMES and schema.nullable == frozenset({"petal_width"})
+    plain = ModelSignature(inputs=Schema([ColSpec("double", n) for n in NAMES]))
+    assert FeatureSchema.from_signature(plain) == SCHEMA

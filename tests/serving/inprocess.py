@@ -1,13 +1,15 @@
 """The prediction API in this process, with real scikit-learn models and no MLflow.
 
-:class:`FixtureRegistry` is an in-memory registry of two models: ``iris`` (version 1 the
+:class:`FixtureRegistry` is an in-memory registry of these models: ``iris`` (version 1 the
 LogisticRegression baseline, version 2 the RandomForest that ``champion`` names) and
-``wine`` (version 1, ``champion``), and the image classifier ``digits`` (version 1 a
+``wine`` (version 1, ``champion``), the image classifier ``digits`` (version 1 a
 LogisticRegression on 16x16 pixels, version 2 a small MLP on 32x32 that ``champion``
-names, both compiled to ONNX). :func:`fixture_loader` loads their versions from
-:mod:`serving_models` (``digits`` the real way: a prepared folder in the model cache, read
-back by :func:`~modelyard.inference.model.load_prepared`), so ``create_app`` serves real
-models without a tracking server or a uvicorn process; :func:`serving` runs it and waits for it.
+names, both compiled to ONNX), and ``iris-imputed`` (version 1, ``champion``: iris behind
+a SimpleImputer, compiled to ONNX, every feature nullable). :func:`fixture_loader` loads
+their versions from :mod:`serving_models` (``digits`` and ``iris-imputed`` the real way: a
+prepared folder in the model cache, read back by
+:func:`~modelyard.inference.model.load_prepared`), so ``create_app`` serves real models
+without a tracking server or a uvicorn process; :func:`serving` runs it and waits for it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from serving_models import DIGITS, digits_prepared, iris_model, wine_model
+from serving_models import (
+    DIGITS,
+    IMPUTED,
+    digits_prepared,
+    imputed_prepared,
+    iris_model,
+    wine_model,
+)
 from starlette.testclient import TestClient
 
 from modelyard.config import Settings
@@ -36,6 +45,7 @@ MODELS = {
     "iris": (ESTIMATORS, ALIASES),
     "wine": ({"1": "logistic_regression"}, {"champion": "1"}),
     DIGITS: ({"1": "logistic_regression", "2": "mlp"}, {"champion": "2"}),
+    IMPUTED: ({"1": "imputed_logistic_regression"}, {"champion": "1"}),
 }
 
 
@@ -63,8 +73,8 @@ class FixtureRegistry:
 
 def fixture_loader(registry: Any, info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
     """The version's model, carrying the registry's version info as a real load does."""
-    if info.name == DIGITS:
-        return digits_loaded(info, cache_dir, ref)
+    if info.name in (DIGITS, IMPUTED):
+        return prepared_loaded(info, cache_dir, ref)
     if info.name == "wine":
         model = wine_model(info.version)
     else:
@@ -72,13 +82,14 @@ def fixture_loader(registry: Any, info: VersionInfo, cache_dir: Path, ref: str) 
     return dataclasses.replace(model, info=info, ref=ref)
 
 
-def digits_loaded(info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
-    """A ``digits`` version written into the model cache as training prepares it, and loaded
-    from there as the server loads any cached version."""
+def prepared_loaded(info: VersionInfo, cache_dir: Path, ref: str) -> LoadedModel:
+    """A ``digits`` or ``iris-imputed`` version written into the model cache as training
+    prepares it, and loaded from there as the server loads any cached version."""
     target = cache_dir / info.name / info.version
     if read_prepared(target) is None:
         target.mkdir(parents=True, exist_ok=True)
-        write_prepared(target, *digits_prepared(info.version))
+        prepared = digits_prepared(info.version) if info.name == DIGITS else imputed_prepared()
+        write_prepared(target, *prepared)
     prepared = read_prepared(target)
     assert prepared is not None
     return load_prepared(prepared, info, ref, CACHED)

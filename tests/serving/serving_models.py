@@ -94,6 +94,42 @@ def picky_model(base: LoadedModel) -> LoadedModel:
     return wrap(predict, base.classes, base.version + "-picky")
 
 
+# --- a model that takes missing values: iris behind a SimpleImputer, compiled to ONNX --------
+IMPUTED = "iris-imputed"
+
+
+@cache
+def imputed_pipeline() -> Any:
+    """SimpleImputer (mean), StandardScaler and LogisticRegression, fitted on iris with a
+    fifth of its values missing (NaN)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _iris()
+    gappy = x.copy()
+    gappy[np.random.default_rng(3).random(x.shape) < 0.2] = np.nan
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500))
+    return model.fit(gappy, y)
+
+
+@cache
+def imputed_prepared() -> tuple[dict[str, Any], bytes]:
+    """``meta.json`` and the ONNX graph of :func:`imputed_pipeline`, every feature nullable,
+    as training prepares a model it trained with ``model.impute``."""
+    import copy
+
+    from modelyard.inference.prepare import sklearn_prepared
+
+    example = [dict(zip(IRIS, map(float, row), strict=True)) for row in iris_matrix()[:5]]
+    meta, graph = sklearn_prepared(
+        copy.deepcopy(imputed_pipeline()), SCHEMA.allowing_missing(), example
+    )
+    assert graph is not None, meta["not_compiled"]
+    return meta, graph
+
+
 # --- the image classifier: scikit-learn's digits, compiled to ONNX ----------------------------
 DIGITS = "digits"
 # Per version: the preprocessing (read back from meta.json at load) and the estimator.

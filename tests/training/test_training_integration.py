@@ -20,7 +20,16 @@ from modelyard.profile import PROFILE_ARTIFACT, load_profile
 from modelyard.registry import Registry
 from modelyard.training import train
 from modelyard.training.data import IRIS_FEATURES, iris_frame
-from support import REPO_ROOT, VENV_BIN, MlflowServer, TrainedRegistry, service_env
+from support import (
+    REPO_ROOT,
+    VENV_BIN,
+    MlflowServer,
+    TrainedRegistry,
+    free_port,
+    modelyard_argv,
+    running,
+    service_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -364,3 +373,69 @@ def test_boosted_estimators_register_with_their_onnx_graph(
         assert np.abs(scores.probabilities - logged.predict_proba(matrix)).max() < 1e-5
         assert scores.labels == logged.predict(matrix).tolist()
         assert set(scores.labels) == {"setosa", "versicolor", "virginica"}
+
+
+def test_a_csv_with_missing_values_trains_with_an_imputer_and_serves_a_null(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    import mlflow.sklearn
+    from mlflow.models import Model
+
+    name = f"gappy-{uuid.uuid4().hex[:8]}"
+    frame = iris_frame()
+    values = frame[list(IRIS_FEATURES)].to_numpy(copy=True)
+    values[np.random.default_rng(5).random(values.shape) < 0.1] = np.nan
+    values[0] = frame.loc[0, list(IRIS_FEATURES)]  # the input example's first row is complete
+    frame[list(IRIS_FEATURES)] = values
+    path = tmp_path / "gappy.csv"
+    frame.to_csv(path, index=False)  # a missing value is an empty cell
+    assert ",," in path.read_text()
+    port = free_port()
+    env = service_env(
+        MLFLOW_TRACKING_URI=mlflow_server.url,
+        MODELYARD_MODEL_NAME=name,
+        MODELYARD_HOME=tmp_path / "home",
+        MODELYARD_API_PORT=port,
+    )
+    train_csv = ("train", "--csv", str(path), "--target", "species")
+
+    refused = run_cli(env, *train_csv)
+    assert refused.returncode != 0
+    assert "missing value(s)" in refused.stderr and "set model.impute" in refused.stderr
+
+    done = run_cli(env, *train_csv, "--param", "model.impute=mean")
+    assert done.returncode == 0, done.stderr
+    version = Registry(mlflow_server.url, name).champion()
+    assert version is not None
+
+    row = {"sepal_length": 6.3, "sepal_width": None, "petal_length": 4.9, "petal_width": None}
+    url = f"http://127.0.0.1:{port}"
+    with running(modelyard_argv("serve"), env, tmp_path / "serve.log", f"{url}/ready", 120):
+        answer = httpx.post(f"{url}/predict", json=row)
+        assert answer.status_code == 200, answer.text
+        csv = "\n".join(
+            [",".join(row), ",".join("" if v is None else str(v) for v in row.values())]
+        )
+        invocations = httpx.post(
+            f"{url}/invocations", content=csv, headers={"content-type": "text/csv"}
+        )
+        assert invocations.status_code == 200, invocations.text
+        info = httpx.get(f"{url}/").json()
+    assert info["model"]["runtime"] == "onnxruntime"
+    assert info["input_schema"]["properties"]["sepal_width"] == {"type": ["number", "null"]}
+
+    # the graph answers as the logged pipeline does with NaN there
+    folder = tmp_path / "home" / "models" / name / version.version
+    if not folder.is_dir():  # wherever the server's model cache put it
+        folder = next(p.parent for p in (tmp_path / "home").rglob("MLmodel"))
+    pipeline = mlflow.sklearn.load_model(str(folder))
+    matrix = np.array([[np.nan if v is None else v for v in row.values()]])
+    label = str(pipeline.predict(matrix)[0])
+    assert answer.json()["label"] == label
+    assert invocations.json()["predictions"] == [label]
+    # other tools see the columns as optional; meta.json names them nullable
+    signature = Model.load(str(folder)).signature
+    assert signature is not None
+    assert [spec.required for spec in signature.inputs.inputs] == [False] * 4
+    prepared = read_prepared(folder)
+    assert prepared is not None and prepared.inputs.nullable == frozenset(IRIS_FEATURES)

@@ -231,7 +231,40 @@ def _native_model(meta: Any, flavor: str, target: Path, uri: str) -> Any:
 
 
 def _features(signature: Any, estimator: Any, example: Any) -> tuple[FeatureSchema, dict[str, Any]]:
-    """The model's features, and how an in-process pyfunc is fed them (``python_input``)."""
+    """The model's features, and how an in-process pyfunc is fed them (``python_input``).
+
+    A feature may be missing (is nullable) when its signature column is optional
+    (``required=False``), and every feature may be when the model handles missing values.
+    """
+    schema, python_input = _declared_features(signature, estimator, example)
+    if _handles_missing(estimator):
+        schema = schema.allowing_missing()
+    return schema, python_input
+
+
+# Steps that keep a missing value (NaN) missing, in front of an estimator that handles it.
+_NAN_PRESERVING = frozenset({"StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler"})
+
+
+def _handles_missing(estimator: Any) -> bool:
+    """Whether ``estimator`` takes missing values: a pipeline that starts with a
+    SimpleImputer, or an XGBoost or LightGBM estimator (behind scalers, if any, and the
+    label-encoding wrapper training puts around XGBoost's classifier)."""
+    steps = [step for _, step in getattr(estimator, "steps", None) or []] or [estimator]
+    if type(steps[0]).__name__ == "SimpleImputer":
+        return True
+    final = steps[-1]
+    if type(final).__name__ == "EncodedLabels":
+        final = getattr(final, "estimator_", final)
+    return type(final).__module__.partition(".")[0] in ("xgboost", "lightgbm") and all(
+        type(step).__name__ in _NAN_PRESERVING for step in steps[:-1]
+    )
+
+
+def _declared_features(
+    signature: Any, estimator: Any, example: Any
+) -> tuple[FeatureSchema, dict[str, Any]]:
+    """The features the signature, the estimator or the input example names."""
     inputs = getattr(signature, "inputs", None)
     if inputs is not None and getattr(inputs, "is_tensor_spec", lambda: False)():
         specs = inputs.inputs
@@ -326,7 +359,9 @@ def sklearn_prepared(
     else:
         around = probe_around
         if around is None:
-            around = schema.rows_to_matrix(example or [dict.fromkeys(schema.names, 0.0)])
+            # an example row with a missing value (NaN) is no centre to probe around
+            complete = [r for r in example if all(np.isfinite(v) for v in r.values())]
+            around = schema.rows_to_matrix(complete or [dict.fromkeys(schema.names, 0.0)])
         try:
             compiled = compile_sklearn(estimator, probe_rows(np.asarray(around, np.float64)))
             reason = None

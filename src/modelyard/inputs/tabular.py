@@ -5,8 +5,10 @@ signature or ``meta.json``). Protocols decode their layouts into one of :data:`T
 — one :class:`Record`, :class:`Records` keyed by feature, positional :class:`Rows`, named
 :class:`Columns` — and :meth:`FeatureSchema.validate` turns it into the float64 matrix the
 model takes. The rules, the same for every layout: every feature present, no unknown one,
-each value a JSON number (not a boolean), finite and within float64's range; None (a JSON
-null, an empty CSV cell) is a missing value. Every failure is a
+each value a JSON number (not a boolean), finite and within float64's range. None (a JSON
+null, an empty CSV cell) is a missing value: it becomes NaN for a feature the schema marks
+``nullable`` (the model imputes it or handles it natively), and is refused for any other
+feature. Every failure is a
 :class:`~modelyard.errors.FeatureError` naming the field and row. Training's DataFrames go
 through :meth:`FeatureSchema.frame_to_matrix`, the streaming worker's stored rows through
 :meth:`FeatureSchema.partition`.
@@ -33,6 +35,7 @@ _NUMERIC_SPEC_TYPES = {"double", "float", "long", "integer"}
 # JSON numbers arrive as exactly these types; anything else (bool, str, None, a subclass)
 # takes the value-by-value path, which names the offending field.
 _PLAIN_NUMBERS = frozenset({float, int})
+_PLAIN_OR_MISSING = frozenset({float, int, type(None)})
 
 
 # --- layouts: what the protocols decode their requests into ------------------------------
@@ -76,9 +79,14 @@ TabularInput = Record | Records | Rows | Columns
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """Ordered numeric feature names; the model sees them as float64 columns in this order."""
+    """Ordered numeric feature names; the model sees them as float64 columns in this order.
+
+    ``nullable`` names the features that may be missing (None → NaN): those of a model that
+    imputes missing values or handles them natively. Every other feature must have a number.
+    """
 
     names: tuple[str, ...]
+    nullable: frozenset[str] = frozenset()
     kind: ClassVar[str] = TABULAR
     blocking: ClassVar[bool] = False  # validating rows takes microseconds: stay on the loop
 
@@ -87,7 +95,17 @@ class FeatureSchema:
             raise ValueError("a feature schema needs at least one feature")
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"duplicate feature names in {self.names}")
+        nullable = frozenset(self.nullable)
+        unknown = sorted(nullable.difference(self.names))
+        if unknown:
+            raise ValueError(f"nullable features {unknown} are not among {list(self.names)}")
+        object.__setattr__(self, "nullable", nullable)
         object.__setattr__(self, "_index", {n: i for i, n in enumerate(self.names)})
+        # Where values may be missing: None (no schema work on the hot paths) when nowhere,
+        # else one flag per feature; and the value converter of the value-by-value paths.
+        allowed = np.array([n in nullable for n in self.names]) if nullable else None
+        object.__setattr__(self, "_allowed", allowed)
+        object.__setattr__(self, "_convert", _nullable_number(nullable) if nullable else to_number)
         getter = itemgetter(*self.names)
         pick: Callable[[Any], tuple[Any, ...]] = (
             (lambda row: (getter(row),)) if len(self.names) == 1 else getter
@@ -98,13 +116,20 @@ class FeatureSchema:
     def index(self) -> dict[str, int]:
         return self._index  # type: ignore[attr-defined,no-any-return]
 
+    def allowing_missing(self, names: Iterable[str] | None = None) -> FeatureSchema:
+        """This schema with ``names`` (default: every feature) nullable as well."""
+        added = self.names if names is None else names
+        return FeatureSchema(self.names, self.nullable.union(added))
+
     @classmethod
     def from_signature(cls, signature: Any) -> FeatureSchema:
-        """Compile from an MLflow model signature whose inputs are named numeric columns."""
+        """Compile from an MLflow model signature whose inputs are named numeric columns; a
+        column spec with ``required=False`` is a nullable feature."""
         inputs = getattr(signature, "inputs", None)
         if inputs is None:
             raise ValueError("the model was logged without an input signature")
         names: list[str] = []
+        optional: set[str] = set()
         for spec in inputs.inputs:
             kind = str(getattr(spec, "type", "")).lower().split(".")[-1]
             name = getattr(spec, "name", None)
@@ -113,21 +138,30 @@ class FeatureSchema:
             if kind not in _NUMERIC_SPEC_TYPES:
                 raise ValueError(f"feature {name!r} has type {kind!r}; only numbers are supported")
             names.append(str(name))
-        return cls(tuple(names))
+            if getattr(spec, "required", True) is False:
+                optional.add(str(name))
+        return cls(tuple(names), frozenset(optional))
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> FeatureSchema:
-        return cls(tuple(str(n) for n in meta["features"]))
+        """The schema :meth:`meta` wrote (an older one without ``nullable``: none is)."""
+        nullable = frozenset(str(n) for n in meta.get("nullable") or ())
+        return cls(tuple(str(n) for n in meta["features"]), nullable)
 
     def meta(self) -> dict[str, Any]:
-        return {"input_kind": TABULAR, "features": list(self.names)}
+        doc: dict[str, Any] = {"input_kind": TABULAR, "features": list(self.names)}
+        if self.nullable:
+            doc["nullable"] = [n for n in self.names if n in self.nullable]
+        return doc
 
     def describe(self) -> dict[str, Any]:
         """JSON Schema of one record, used in service info and OpenAPI examples."""
+        number: dict[str, Any] = {"type": "number"}
+        nullable: dict[str, Any] = {"type": ["number", "null"]}
         return {
             "type": "object",
             "required": list(self.names),
-            "properties": {n: {"type": "number"} for n in self.names},
+            "properties": {n: nullable if n in self.nullable else number for n in self.names},
             "additionalProperties": False,
         }
 
@@ -214,6 +248,8 @@ class FeatureSchema:
                     raise FeatureError("expected a number", field=name) from exc
             matrix[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(matrix)
+        if self._allowed is not None and bad.any():  # type: ignore[attr-defined]
+            bad &= ~(np.isnan(matrix) & self._allowed)  # type: ignore[attr-defined]
         if bad.any():
             row, col = (int(v) for v in np.argwhere(bad)[0])
             raise FeatureError("expected a finite number", field=self.names[col], row=row)
@@ -241,12 +277,16 @@ class FeatureSchema:
                 order = None
         width = len(names)
         fast = _plain_rows(rows, width) if len(rows) > 1 else None
+        if fast is None and self._allowed is not None and len(rows) > 1:  # type: ignore[attr-defined]
+            allowed = self._allowed if order is None else self._allowed[order]  # type: ignore[attr-defined]
+            fast = _plain_rows(rows, width, allowed)
         if fast is not None and order is None:
             return fast
         matrix = np.empty((len(rows), len(self.names)), dtype=np.float64)
         if fast is not None:
             matrix[:, order] = fast
             return matrix
+        convert: Callable[[Any, str, int | None], float] = self._convert  # type: ignore[attr-defined]
         for i, row in enumerate(rows):
             if not isinstance(row, list):
                 raise FeatureError(f"expected a list of {width} values, got {_kind(row)}", field, i)
@@ -256,10 +296,10 @@ class FeatureSchema:
             out = matrix[i]
             if order is None:
                 for j, value in enumerate(row):
-                    out[j] = to_number(value, names[j], i)
+                    out[j] = convert(value, names[j], i)
             else:
                 for j, value in enumerate(row):
-                    out[order[j]] = to_number(value, names[j], i)
+                    out[order[j]] = convert(value, names[j], i)
         return matrix
 
     def _columns(self, inputs: Columns, limit: int) -> np.ndarray:
@@ -277,12 +317,16 @@ class FeatureSchema:
         check_rows(count, limit, field)
         matrix = np.empty((count, len(self.names)), dtype=np.float64)
         fast = _plain_rows(list(columns.values()), count) if count > 1 else None
+        if fast is None and self._allowed is not None and count > 1:  # type: ignore[attr-defined]
+            allowed = self._allowed[order][:, np.newaxis]  # type: ignore[attr-defined]
+            fast = _plain_rows(list(columns.values()), count, allowed)
         if fast is not None:
             matrix[:, order] = fast.T
             return matrix
+        convert: Callable[[Any, str, int | None], float] = self._convert  # type: ignore[attr-defined]
         for j, (name, values) in enumerate(columns.items()):
             for i, value in enumerate(values):
-                matrix[i, order[j]] = to_number(value, str(name), i)
+                matrix[i, order[j]] = convert(value, str(name), i)
         return matrix
 
     def _column_order(self, names: list[str], field: str, noun: str) -> list[int]:
@@ -312,7 +356,10 @@ class FeatureSchema:
             values = list(itertools.chain.from_iterable(map(pick, rows)))
         except KeyError:
             return None
-        return plain_matrix(values, len(rows), width)
+        matrix = plain_matrix(values, len(rows), width)
+        if matrix is None and self._allowed is not None:  # type: ignore[attr-defined]
+            return missing_matrix(values, (len(rows), width), self._allowed)  # type: ignore[attr-defined]
+        return matrix
 
     def _fill(self, out: np.ndarray, row: Any, row_index: int | None) -> None:
         if not isinstance(row, Mapping):
@@ -323,8 +370,9 @@ class FeatureSchema:
             )
         if len(row) != len(self.names) or any(k not in self.index for k in row):
             self._raise_key_error(row, row_index)
+        convert: Callable[[Any, str, int | None], float] = self._convert  # type: ignore[attr-defined]
         for name, value in row.items():
-            out[self.index[name]] = to_number(value, name, row_index)
+            out[self.index[name]] = convert(value, name, row_index)
 
     def _raise_key_error(self, row: Mapping[str, Any], row_index: int | None) -> None:
         for name in self.names:
@@ -362,11 +410,39 @@ def plain_matrix(values: list[Any], rows: int, width: int) -> np.ndarray | None:
     return matrix.reshape(rows, width) if np.isfinite(matrix).all() else None
 
 
-def _plain_rows(rows: list[Any], width: int) -> np.ndarray | None:
-    """``rows`` as a float64 matrix when every row is a list of ``width`` plain finite numbers."""
+def missing_matrix(
+    values: list[Any], shape: tuple[int, int], allowed: np.ndarray
+) -> np.ndarray | None:
+    """Row-major ``values`` as a float64 matrix of ``shape``, None (missing) becoming NaN.
+
+    ``allowed`` (broadcast to ``shape``) flags where a value may be missing. None when a
+    value is missing where it may not be, or is anything :func:`plain_matrix` refuses: the
+    caller's value-by-value path then names the problem.
+    """
+    if not set(map(type, values)) <= _PLAIN_OR_MISSING:
+        return None
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    missing = missing.reshape(shape)
+    if (missing & ~allowed).any():
+        return None
+    try:
+        matrix = np.array(values, dtype=np.float64).reshape(shape)  # None → NaN
+    except OverflowError:
+        return None
+    return matrix if (np.isfinite(matrix) | missing).all() else None
+
+
+def _plain_rows(
+    rows: list[Any], width: int, allowed: np.ndarray | None = None
+) -> np.ndarray | None:
+    """``rows`` as a float64 matrix when every row is a list of ``width`` plain finite numbers
+    (or, with ``allowed``, missing values where :func:`missing_matrix` takes them)."""
     if not all(type(row) is list and len(row) == width for row in rows):
         return None
-    return plain_matrix(list(itertools.chain.from_iterable(rows)), len(rows), width)
+    values = list(itertools.chain.from_iterable(rows))
+    if allowed is None:
+        return plain_matrix(values, len(rows), width)
+    return missing_matrix(values, (len(rows), width), allowed)
 
 
 def to_number(value: Any, name: str, row: int | None) -> float:
@@ -387,6 +463,17 @@ def to_number(value: Any, name: str, row: int | None) -> float:
     if not math.isfinite(number):
         raise FeatureError("expected a finite number", field=name, row=row)
     return number
+
+
+def _nullable_number(nullable: frozenset[str]) -> Callable[[Any, str, int | None], float]:
+    """:func:`to_number`, but None is NaN (a missing value) for the ``nullable`` features."""
+
+    def convert(value: Any, name: str, row: int | None) -> float:
+        if value is None and name in nullable:
+            return math.nan
+        return to_number(value, name, row)
+
+    return convert
 
 
 def _kind(value: Any) -> str:

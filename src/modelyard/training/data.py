@@ -1,7 +1,9 @@
 """Loading the training data (the bundled iris demo or a user's CSV) and checking it.
 
 Validation errors name the column and the reason, so that a user who points training at
-their own CSV knows what to fix before anything is fitted or logged.
+their own CSV knows what to fix before anything is fitted or logged. Missing feature values
+are accepted only for a model that handles them (one that imputes them, or a boosted
+estimator that treats them natively); a missing label never is.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 IRIS_TARGET = "species"
 SOURCES = ("iris", "csv")
 MIN_ROWS_PER_LABEL = 2
+# What a refusal of missing values suggests: the settings under which they are accepted.
+MISSING_HINT = (
+    "set model.impute (mean, median or most_frequent) or use estimator xgboost or lightgbm "
+    "to train on missing values"
+)
 
 
 class DataValidationError(ModelyardError):
@@ -64,8 +71,11 @@ def feature_columns(frame: pd.DataFrame, target: str, features: Sequence[str] | 
     return [str(c) for c in frame.columns if str(c) != target]
 
 
-def check_schema(frame: pd.DataFrame, target: str, features: Sequence[str]) -> None:
-    """Target and feature columns present, features numeric and finite, no missing values."""
+def check_schema(
+    frame: pd.DataFrame, target: str, features: Sequence[str], allow_missing: bool = False
+) -> None:
+    """Target and feature columns present, features numeric and finite, no missing values
+    (with ``allow_missing``, missing feature values are accepted; a label is still needed)."""
     if frame.empty:
         raise DataValidationError("the data set has no rows")
     columns = [str(c) for c in frame.columns]
@@ -77,29 +87,42 @@ def check_schema(frame: pd.DataFrame, target: str, features: Sequence[str]) -> N
             raise DataValidationError(f"column not found; the data has {columns}", column=name)
     if not features:
         raise DataValidationError("no feature columns besides the target")
-    for name in [*features, target]:
-        _check_missing(frame[name], name)
+    for name in features:
+        if allow_missing:
+            _check_not_all_missing(frame[name], name)
+        else:
+            _check_missing(frame[name], name, MISSING_HINT)
+    _check_missing(frame[target], target)
     for name in features:
         _check_numeric(frame[name], name)
 
 
-def _check_missing(column: pd.Series, name: str) -> None:
+def _check_missing(column: pd.Series, name: str, hint: str | None = None) -> None:
     missing = column.isna().to_numpy()
     if missing.any():
         rows = np.flatnonzero(missing)
         shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
-        raise DataValidationError(f"{rows.size} missing value(s) (rows {shown})", column=name)
+        advice = f"; {hint}" if hint else ""
+        raise DataValidationError(
+            f"{rows.size} missing value(s) (rows {shown}){advice}", column=name
+        )
+
+
+def _check_not_all_missing(column: pd.Series, name: str) -> None:
+    """A feature with no value at all gives an imputer nothing to fill in with."""
+    if column.isna().all():
+        raise DataValidationError("every value is missing", column=name)
 
 
 def _check_numeric(column: pd.Series, name: str) -> None:
     values = pd.to_numeric(column, errors="coerce")
-    bad = values.isna().to_numpy()
+    bad = (values.isna() & column.notna()).to_numpy()  # text that is not a number
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataValidationError(
             f"expected numbers, found {column.iloc[row]!r} (row {row})", column=name
         )
-    infinite = ~np.isfinite(values.to_numpy(dtype=np.float64))
+    infinite = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
         raise DataValidationError(f"expected finite numbers (row {row})", column=name)

@@ -28,6 +28,9 @@ from modelyard.training.tracking import TrackingTarget, log_run, register_versio
 
 log = logging.getLogger(__name__)
 
+# Estimators that treat a missing value (NaN) natively: each split learns where it goes.
+NATIVE_MISSING = ("xgboost", "lightgbm")
+
 
 # --- data -----------------------------------------------------------------------------------
 def load_dataset(data: Mapping[str, Any]) -> pd.DataFrame:
@@ -43,17 +46,27 @@ def load_dataset(data: Mapping[str, Any]) -> pd.DataFrame:
     raise ConfigError(f"data.source: {source!r} is not one of {list(data_mod.SOURCES)}")
 
 
-def validate_dataset(raw: pd.DataFrame, data: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+def handles_missing(model: Mapping[str, Any]) -> bool:
+    """Whether the configured model takes missing feature values: it imputes them
+    (``model.impute``) or its estimator handles them natively (XGBoost, LightGBM)."""
+    name, _ = estimator_settings(model)
+    return model.get("impute") is not None or name in NATIVE_MISSING
+
+
+def validate_dataset(
+    raw: pd.DataFrame, data: Mapping[str, Any], model: Mapping[str, Any] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Check schema, missing values and labels; return the clean frame and feature names.
 
-    The clean frame holds the feature columns as float64 (in order) and the target as
-    strings, so that labels are the same type everywhere they are reported.
+    The clean frame holds the feature columns as float64 (in order, NaN where a value is
+    missing: accepted only when ``model`` handles missing values) and the target as strings,
+    so that labels are the same type everywhere they are reported.
     """
     target = str(data.get("target") or "")
     if not target:
         raise ConfigError("data.target: name the label column")
     features = data_mod.feature_columns(raw, target, data.get("features"))
-    data_mod.check_schema(raw, target, features)
+    data_mod.check_schema(raw, target, features, allow_missing=handles_missing(model or {}))
     labels = raw[target].astype(str)
     data_mod.check_labels(labels, target, data.get("labels"))
     clean = pd.DataFrame({name: pd.to_numeric(raw[name]).astype(np.float64) for name in features})
@@ -88,8 +101,17 @@ def split_dataset(
 
 
 # --- model ----------------------------------------------------------------------------------
-def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    return FeatureSchema(tuple(features)).frame_to_matrix(frame)
+def feature_schema(features: list[str], model: Mapping[str, Any] | None) -> FeatureSchema:
+    """The features the trained model takes: every one nullable when it handles missing
+    values (:func:`handles_missing`), none otherwise."""
+    schema = FeatureSchema(tuple(features))
+    return schema.allowing_missing() if handles_missing(model or {}) else schema
+
+
+def _matrix(
+    frame: pd.DataFrame, features: list[str], model: Mapping[str, Any] | None
+) -> np.ndarray:
+    return feature_schema(features, model).frame_to_matrix(frame)
 
 
 def estimator_settings(model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -113,7 +135,7 @@ def fit_model(
         impute=None if impute is None else str(impute),
     )
     try:
-        pipeline.fit(_matrix(train, features), train[target].to_numpy())
+        pipeline.fit(_matrix(train, features, model), train[target].to_numpy())
     except ValueError as exc:
         raise ConfigError(f"model.hyperparameters.{name}: {exc}") from exc
     log.info("fitted %s on %d rows, %d features", name, len(train), len(features))
@@ -121,13 +143,17 @@ def fit_model(
 
 
 def evaluate_model(
-    model: Any, test: pd.DataFrame, features: list[str], target: str
+    model: Any,
+    test: pd.DataFrame,
+    features: list[str],
+    target: str,
+    model_params: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Held-out accuracy and macro F1, and the confusion matrix (labels in model order)."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
     truth = test[target].to_numpy()
-    predicted = model.predict(_matrix(test, features))
+    predicted = model.predict(_matrix(test, features, model_params))
     labels = [str(label) for label in model.classes_]
     metrics = {
         "accuracy": float(accuracy_score(truth, predicted)),
@@ -240,8 +266,9 @@ def log_training_run(
         tracking,
         experiment=experiment or tracking.model_name,
         model=model,
-        matrix_example=_matrix(train, features),
+        matrix_example=_complete_rows(_matrix(train, features, model_params)),
         features=features,
+        nullable=feature_schema(features, model_params).nullable,
         params=run_params(data, split, model_params, train, test),
         metrics=metrics,
         confusion_png=confusion_png,
@@ -254,6 +281,18 @@ def log_training_run(
         "model_uri": logged.model_uri,
         "run_url": logged.run_url,
     }
+
+
+def _complete_rows(matrix: np.ndarray) -> np.ndarray:
+    """The rows without a missing value: the logged input example, and the centre of the
+    rows a compiled graph is checked on. When every row misses a value, the rows with each
+    missing one replaced by its column's median."""
+    missing = np.isnan(matrix)
+    complete: np.ndarray = matrix[~missing.any(axis=1)]
+    if len(complete) or not missing.any():
+        return complete
+    filled: np.ndarray = np.where(missing, np.nanmedian(matrix, axis=0), matrix)
+    return filled
 
 
 def register_model(

@@ -20,7 +20,7 @@ def create_pipeline() -> Pipeline:
             node(nodes.load_dataset, "params:data", "raw_data", name="load"),
             node(
                 nodes.validate_dataset,
-                ["raw_data", "params:data"],
+                ["raw_data", "params:data", "params:model"],
                 ["dataset", "feature_names"],
                 name="validate",
             ),
@@ -50,7 +50,7 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 nodes.evaluate_model,
-                ["fitted_model", "test_set", "feature_names", TARGET],
+                ["fitted_model", "test_set", "feature_names", TARGET, "params:model"],
                 ["metrics", "confusion"],
                 name="evaluate",
             ),

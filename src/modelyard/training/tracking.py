@@ -13,7 +13,7 @@ import io
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,13 +104,19 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
         )
 
 
-def model_signature(features: Sequence[str]) -> Any:
-    """Named double input columns (what serving compiles its FeatureSchema from) → a label."""
+def model_signature(features: Sequence[str], nullable: Collection[str] = ()) -> Any:
+    """Named double input columns (what serving compiles its FeatureSchema from) → a label.
+
+    A ``nullable`` feature (the model imputes it or handles it natively) is an optional
+    column (``required=False``): MLflow and other tools then take a missing value for it.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
     return ModelSignature(
-        inputs=Schema([ColSpec("double", name) for name in features]),
+        inputs=Schema(
+            [ColSpec("double", name, required=name not in nullable) for name in features]
+        ),
         outputs=Schema([ColSpec("string")]),
     )
 
@@ -198,6 +204,7 @@ def log_run(
     model: Any,
     matrix_example: np.ndarray,
     features: Sequence[str],
+    nullable: Collection[str] = (),
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     confusion_png: bytes,
@@ -225,7 +232,7 @@ def log_run(
             info = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT,
-                signature=model_signature(features),
+                signature=model_signature(features, nullable),
                 input_example=example,
                 skops_trusted_types=list(trusted_types) or None,
                 # the model needs scikit-learn and skops (and its boosting library), not the
@@ -233,7 +240,7 @@ def log_run(
                 pip_requirements=model_requirements(model),
             )
         rows = [{str(k): float(v) for k, v in r.items()} for r in example.to_dict("records")]
-        compiled = _log_prepared(info.model_id, model, matrix_example, rows)
+        compiled = _log_prepared(info.model_id, model, matrix_example, rows, nullable)
         mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
         record.model_uri = str(info.model_uri)
     return record.logged()
@@ -267,7 +274,11 @@ def model_requirements(model: Any) -> list[str]:
 
 
 def _log_prepared(
-    model_id: str, model: Any, matrix_example: np.ndarray, example: list[dict[str, float]]
+    model_id: str,
+    model: Any,
+    matrix_example: np.ndarray,
+    example: list[dict[str, float]],
+    nullable: Collection[str],
 ) -> bool:
     """Add the serving runtime's prepared folder (ONNX graph, ``meta.json``) to the model.
 
@@ -282,7 +293,7 @@ def _log_prepared(
 
     meta, onnx_bytes = sklearn_prepared(
         copy.deepcopy(model),
-        FeatureSchema(tuple(example[0])),
+        FeatureSchema(tuple(example[0]), frozenset(nullable)),
         example,
         probe_around=matrix_example[:PROBE_AROUND_ROWS],
     )

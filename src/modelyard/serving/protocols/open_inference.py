@@ -15,6 +15,10 @@ little-endian length and its bytes. The outputs are the same (``predict_proba`` 
 ``classification`` k is the top-k), at most ``MODELYARD_MAX_TOP_K`` classes. An output with
 ``parameters.binary_data`` (or every output, with ``parameters.binary_data_output`` on the
 request) is answered in binary the same way (``application/octet-stream``).
+
+A missing value of a feature the model handles missing (one it imputes, or a boosted
+model's) is a JSON ``null`` in ``data``; in binary data, which has no null, a floating-point
+NaN is one. Either becomes NaN for the model, and is refused for any other feature.
 """
 
 from __future__ import annotations
@@ -382,7 +386,10 @@ def _from_binary(chunk: memoryview, datatype: Any, name: str) -> list[Any]:
     width = np.dtype(dtype).itemsize
     if len(chunk) % width:
         raise bad(f"input {name!r}: {len(chunk)} bytes are not a whole number of {datatype}")
-    values: list[Any] = np.frombuffer(chunk, dtype=dtype).tolist()
+    array = np.frombuffer(chunk, dtype=dtype)
+    values: list[Any] = array.tolist()
+    if array.dtype.kind == "f" and np.isnan(array).any():  # binary's missing value: null
+        values = [None if math.isnan(v) else v for v in values]
     return values
 
 
