@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.boundary import cli_errors
+from modelyard.boundary import CANNOT_RUN, cli_errors, fail
 
 REJECTED = 3
 
@@ -21,14 +21,14 @@ REJECTED = 3
 def score(
     *,
     input: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--input",
             "-i",
             help="A CSV or Parquet file, a folder of images (image models), or `database` "
             "(MODELYARD_DATABASE_URL's pending observations) or a database URL.",
         ),
-    ],
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -81,6 +81,8 @@ def score(
 
     with cli_errors():
         settings = get_settings()
+        if input is None:
+            fail("--input: name a CSV or Parquet file, a folder of images or database", CANNOT_RUN)
         configure_logging("score", settings.log_level)
         from modelyard.batch.job import run_plan
         from modelyard.batch.layout import parse_keys
