@@ -125,3 +125,16 @@ def test_serve_names_an_unnamed_folder_after_itself() -> None:
     assert named("x@/srv/churn") == Binding("x", "/srv/churn")
     assert named("/srv/churn", model_name="c") == Binding("c", "/srv/churn")
     assert named("champion") == Binding("iris", "champion")
+
+
+def test_serve_refuses_a_malformed_model_in_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from modelyard.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--model", "runs:/abc"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        "error: --model: 'runs:/abc' is not a model URI: use runs:/RUN_ID/PATH (a 32-digit hex "
+        "run id), models:/NAME/VERSION, models:/NAME@ALIAS or models:/m-ID"
+    ]

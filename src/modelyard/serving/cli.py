@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
-from modelyard.bindings import FOLDER_PREFIXES, Binding
+from modelyard.bindings import FOLDER_PREFIXES, Binding, parse_binding
 from modelyard.boundary import cli_errors
 from modelyard.config import Settings, get_settings
+from modelyard.errors import ConfigError
 from modelyard.logs import configure_logging
 
 
@@ -50,6 +51,10 @@ def serve(
 
     with cli_errors():
         if model is not None:
+            try:
+                parse_binding(model, "model")
+            except ValueError as exc:
+                raise ConfigError(f"--model: {exc}") from None
             settings = get_settings(model_ref=model, models="")
             # the server processes read their settings from the environment; every bound
             # endpoint serves this model
