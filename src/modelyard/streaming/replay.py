@@ -76,11 +76,12 @@ def training_holdout(settings: Settings) -> Replay:
         warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)  # OmegaConf's
         params = _base_params(project_path(settings))
     data, split = params.get("data") or {}, params.get("split") or {}
-    clean, features = nodes.validate_dataset(nodes.load_dataset(data), data)
+    model = params.get("model") or {}
+    clean, features = nodes.validate_dataset(nodes.load_dataset(data), data, model)
     target = str(data["target"])
     _, test = nodes.split_dataset(clean, target, split)
-    rows = tuple(
-        {name: float(value) for name, value in zip(features, values, strict=True)}
+    rows = tuple(  # a missing value (NaN, for a model that takes them) is sent as null
+        {name: _json_value(float(value)) for name, value in zip(features, values, strict=True)}
         for values in test[features].itertuples(index=False)
     )
     source = str(data.get("source", "iris"))
