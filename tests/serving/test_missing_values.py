@@ -8,8 +8,10 @@ with the error it always gave.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,10 @@ from inprocess import serving
 from serving_models import IMPUTED, IRIS, imputed_pipeline
 from starlette.testclient import TestClient
 
-from modelyard.inference.prepare import _features
+from modelyard.inference.model import load_prepared
+from modelyard.inference.prepare import _features, read_prepared, sklearn_prepared, write_prepared
 from modelyard.inputs.tabular import FeatureSchema
+from modelyard.registry import VersionInfo
 
 GAPPY = [
     {"sepal_length": 5.1, "sepal_width": None, "petal_length": 1.4, "petal_width": 0.2},
@@ -27,6 +31,7 @@ GAPPY = [
     {"sepal_length": None, "sepal_width": 2.8, "petal_length": 4.1, "petal_width": 1.3},
 ]
 MISSING = "the value is missing; send a number"
+NULLABLE = FeatureSchema(IRIS).allowing_missing()
 
 
 def expected(rows: list[dict[str, Any]]) -> list[str]:
@@ -182,3 +187,24 @@ def test_a_boosted_model_makes_every_feature_nullable() -> None:
     assert _features(None, booster, None)[0].nullable == frozenset({"0", "1"})
     behind_a_scaler = make_pipeline(StandardScaler(), XGBRegressor(n_estimators=2)).fit(x, x[:, 0])
     assert _features(None, behind_a_scaler, None)[0].nullable == frozenset({"0", "1"})
+
+
+def test_a_logged_example_with_missing_values_is_kept_as_nulls_and_warms_up(
+    tmp_path: Path,
+) -> None:
+    """The version's example (shown by the API, scored at load) holds a NaN: null where the
+    feature is nullable, the row left out where it is not."""
+    example = [
+        {**GAPPY[0], "sepal_width": math.nan},
+        dict(zip(IRIS, [6.7, 3.0, 5.2, 2.3], strict=True)),
+    ]
+    meta, graph = sklearn_prepared(copy.deepcopy(imputed_pipeline()), NULLABLE, example)
+    assert meta["input_example"] == [GAPPY[0], example[1]]
+    write_prepared(tmp_path, meta, graph)
+    prepared = read_prepared(tmp_path)
+    assert prepared is not None and prepared.inputs == NULLABLE
+    info = VersionInfo(name=IMPUTED, version="7", run_id=None, aliases=(), created_at=0.0)
+    loaded = load_prepared(prepared, info, "7")  # scores the example once
+    assert loaded.input_example == [GAPPY[0], example[1]]
+    strict, _ = sklearn_prepared(copy.deepcopy(imputed_pipeline()), FeatureSchema(IRIS), example)
+    assert strict["input_example"] == [example[1]]

@@ -386,11 +386,22 @@ def _meta(
         **schema.meta(),
         "classes": [_plain(c) for c in classes],
         "flavor": flavor,
-        "input_example": example,
+        "input_example": _json_example(example, schema),
         "onnx_input": compiled.input_dtype if compiled else None,
         "onnx_output": compiled.output if compiled else None,
         "not_compiled": not_compiled,
     }
+
+
+def _json_example(example: list[dict[str, float]], schema: FeatureSchema) -> list[dict[str, Any]]:
+    """The example's rows as JSON takes them and the schema validates them: a missing value
+    (NaN) of a nullable feature as null; a row with any other non-finite value left out."""
+    rows = []
+    for row in example:
+        plain = {k: None if k in schema.nullable and np.isnan(v) else v for k, v in row.items()}
+        if all(v is None or np.isfinite(v) for v in plain.values()):
+            rows.append(plain)
+    return rows
 
 
 def image_meta(
