@@ -41,6 +41,8 @@ def score(
     model: Annotated[
         str | None,
         typer.Option(
+            "--model",
+            "-m",
             help="name@ref or ref: a version, an alias, a models:/ or runs:/ URI, a run or "
             "logged-model id, or a folder (default: MODELYARD_MODEL_REF of "
             "MODELYARD_MODEL_NAME)."
