@@ -15,7 +15,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: up test sync uv lint unit integration torch browser postgres test-services bench-serving bench-images bench-streaming containers
+.PHONY: up test sync uv lint rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming containers
 
 uv: $(UV_STAMP)
 
@@ -49,6 +49,15 @@ lint: sync
 	$(UV) run ruff format --check src tests benchmarks
 	$(UV) run mypy
 
+# The alert rules (deploy/prometheus/rules) and the compose Prometheus's configuration are
+# valid, and every alert fires on the series of its unit tests (deploy/prometheus/tests) and
+# stays silent on the others. `check config` does not resolve the compose host names.
+rules: test-services
+	@echo "== alert rules: promtool check and unit tests"
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/tests/*.yml
+
 unit: sync
 	@echo "== unit tests (no servers)"
 	$(UV) run pytest -m "not integration and not torch" -q
@@ -72,7 +81,7 @@ browser: sync test-services
 	@echo "== browser tests (headless Chromium against the dashboard)"
 	$(UV) run pytest -m "browser" -q
 
-test: lint unit integration torch browser
+test: lint rules unit integration torch browser
 
 bench-serving: sync
 	$(UV) run python benchmarks/serving/run.py

@@ -81,6 +81,12 @@ class ServingMetrics:
             ["model", "ref"],
             registry=r,
         )
+        self.registry_errors = Counter(
+            "modelyard_api_registry_errors",
+            "Calls from the API to the model registry (MLflow) that failed because it could "
+            "not be reached.",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "modelyard_api_batch_rows",
             "Rows per model call made by the micro-batcher.",
@@ -139,6 +145,10 @@ class ServingMetrics:
         self.model_info.labels(name, event.ref, model.version, model.info.run_id or "").set(1)
         self.model_ready.labels(name, event.ref).set(1)
         self.load_seconds.labels(name, model.version).set(model.load_seconds)
+
+    def on_registry_unreachable(self) -> None:
+        """Count a registry call that failed because MLflow could not be reached."""
+        self.registry_errors.inc()
 
     def _info_labels(self, name: str, ref: str) -> list[tuple[str, ...]]:
         found: list[tuple[str, ...]] = []
