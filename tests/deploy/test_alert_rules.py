@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelyard.serving.metrics import ServingMetrics
 from support import REPO_ROOT
 
 PROMETHEUS = REPO_ROOT / "deploy" / "prometheus"
@@ -38,6 +39,10 @@ def rules() -> list[dict[str, Any]]:
 
 def alerts() -> list[dict[str, Any]]:
     return [rule for rule in rules() if "alert" in rule]
+
+
+def expressions() -> str:
+    return "\n".join(rule["expr"] for rule in rules())
 
 
 def runbooks() -> dict[str, str]:
@@ -100,3 +105,15 @@ def test_every_metric_the_rules_read_is_catalogued() -> None:
             assert name in catalogued or base in catalogued, f"{name} is not in the catalogue"
         for name in re.findall(r"\bmodelyard:[a-z_:0-9]+", rule["expr"]):
             assert name in recorded, f"{name} is read but never recorded"
+
+
+def test_the_latency_objective_is_a_bucket_bound_the_api_exports() -> None:
+    bounds = set(re.findall(r'modelyard_api_request_seconds_bucket\{le="([0-9.]+)"', expressions()))
+    assert bounds == {"0.25"}
+    metrics = ServingMetrics()
+    metrics.observe_request("/predict", "POST", 500, 0.3)
+    text = metrics.render().decode()
+    assert re.search(
+        r'^modelyard_api_request_seconds_bucket\{[^}]*le="0.25"[^}]*\} 0.0$', text, re.M
+    )
+    assert re.search(r'^modelyard_api_requests_total\{[^}]*status="500"[^}]*\} 1.0$', text, re.M)
