@@ -23,6 +23,7 @@ from modelyard.errors import (
     ModelLoadError,
     ModelNotFoundError,
     ModelNotReadyError,
+    RegistryUnavailableError,
     UnknownModelError,
 )
 from modelyard.inference.model import LoadedModel
@@ -133,6 +134,39 @@ def test_a_binding_that_cannot_load_is_not_ready(tmp_path: Path) -> None:
             with pytest.raises(ModelNotReadyError) as caught:
                 await engine.predict(CHAMPION, Record(dict(IRIS_ROW)), limit=1)
         assert caught.value.ref == "champion" and "is broken" in str(caught.value)
+
+    asyncio.run(scenario())
+
+
+def _sample(engine: Predictor, name: str, **labels: str) -> float | None:
+    return engine.metrics.registry.get_sample_value(name, labels)
+
+
+class UnreachableRegistry(FixtureRegistry):
+    """The fixture registry while MLflow cannot be reached."""
+
+    def resolve(self, ref: str) -> VersionInfo:
+        raise RegistryUnavailableError("MLflow at fixture:// is unreachable (get alias)")
+
+
+def test_readiness_and_registry_outages_are_exported(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with started(tmp_path, loader=failing_loader) as engine:
+            ready = _sample(engine, "modelyard_api_model_ready", model="iris", ref="champion")
+            assert ready == 0.0  # configured, not loaded: reported before any load ends
+        engine = Predictor(fixture_settings(tmp_path), UnreachableRegistry, fixture_loader)  # type: ignore[arg-type]
+        await engine.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not _sample(engine, "modelyard_api_registry_errors_total"):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            slot = engine.catalog.configured[engine.primary]
+            before = _sample(engine, "modelyard_api_registry_errors_total") or 0.0
+            assert slot.check() is False  # a poll while MLflow is down counts too
+            assert _sample(engine, "modelyard_api_registry_errors_total") == before + 1
+        finally:
+            await engine.stop()
 
     asyncio.run(scenario())
 

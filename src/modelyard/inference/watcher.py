@@ -58,7 +58,8 @@ class ModelSlot:
     """The loaded model for one registry reference, swapped atomically when the reference moves.
 
     ``loader`` loads a resolved version (default: :func:`load_version` into ``cache_dir``);
-    ``listeners`` are told about every swap, failed swap and first load.
+    ``listeners`` are told about every swap, failed swap and first load, and
+    ``on_unreachable`` about every check that could not reach the registry.
     """
 
     def __init__(
@@ -69,8 +70,10 @@ class ModelSlot:
         *,
         poll_seconds: float = 0.0,
         listeners: list[Listener] | None = None,
+        on_unreachable: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
+        self._on_unreachable = on_unreachable
         self.ref = ref
         self.poll_seconds = poll_seconds
         self._loader = loader
@@ -130,6 +133,8 @@ class ModelSlot:
                     "registry check for %s@%s failed: %s", self.registry.name, self.ref, exc
                 )
                 self.last_error = str(exc)
+                if self._on_unreachable is not None:
+                    self._on_unreachable()
                 return False
             except ModelyardError as exc:
                 self._failed(old_version, None, exc)
@@ -200,10 +205,12 @@ class ModelSlots:
         *,
         poll_seconds: float = 0.0,
         loader: VersionLoader = load_version,
+        on_unreachable: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
         self.cache_dir = cache_dir
         self.poll_seconds = poll_seconds
+        self._on_unreachable = on_unreachable
         self._load_version = loader
         self._slots: dict[str, ModelSlot] = {}
         self._listeners: list[Listener] = []
@@ -234,6 +241,7 @@ class ModelSlots:
                     self._load,
                     poll_seconds=self.poll_seconds,
                     listeners=list(self._listeners),
+                    on_unreachable=self._on_unreachable,
                 )
                 self._slots[ref] = found
             return found

@@ -41,11 +41,13 @@ class Catalog:
         registries: RegistryFactory,
         loader: VersionLoader,
         listener: NamedListener,
+        on_unreachable: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self._registries = registries
         self._loader = loader
         self._listener = listener
+        self._on_unreachable = on_unreachable
         self._models: dict[str, ModelSlots] = {}
         bindings = [*settings.served_models, *settings.endpoint_bindings.values()]
         self.configured: dict[Binding, ModelSlot] = {b: self.slot(b) for b in bindings}
@@ -69,6 +71,7 @@ class Catalog:
                 self.settings.home / "models",
                 poll_seconds=self.settings.registry_poll_seconds,
                 loader=self._loader,
+                on_unreachable=self._on_unreachable,
             )
             models.add_listener(self._listener(binding.name))
             self._models[binding.name] = models

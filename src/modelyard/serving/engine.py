@@ -80,6 +80,7 @@ class Predictor:
             registries or functools.partial(Registry.from_settings, settings),
             loader,
             self._listener,
+            on_unreachable=self.metrics.on_registry_unreachable,
         )
         self.primary = settings.model_binding
         self.scorer: Scorer | None = None
@@ -93,6 +94,7 @@ class Predictor:
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         limit_pixels(self.settings.max_image_pixels)
+        self.metrics.expect(self.catalog.configured)
         self.scorer = Scorer()
         self.decoders = ThreadPoolExecutor(
             max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="decode"
@@ -240,6 +242,8 @@ class Predictor:
                     await asyncio.to_thread(slot.load)
                 except Exception as exc:
                     slot.last_error = str(exc)
+                    if isinstance(exc, RegistryUnavailableError):
+                        self.metrics.on_registry_unreachable()
                     level = logging.WARNING
                     if not isinstance(exc, RegistryUnavailableError | ModelNotFoundError):
                         level = logging.ERROR

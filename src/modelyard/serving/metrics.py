@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from modelyard.bindings import Binding
 from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import SwapEvent
 
@@ -145,6 +146,11 @@ class ServingMetrics:
         self.model_info.labels(name, event.ref, model.version, model.info.run_id or "").set(1)
         self.model_ready.labels(name, event.ref).set(1)
         self.load_seconds.labels(name, model.version).set(model.load_seconds)
+
+    def expect(self, bindings: Iterable[Binding]) -> None:
+        """Report each configured binding as not ready (0) until its model loads."""
+        for binding in bindings:
+            self.model_ready.labels(binding.name, binding.ref).set(0)
 
     def on_registry_unreachable(self) -> None:
         """Count a registry call that failed because MLflow could not be reached."""
