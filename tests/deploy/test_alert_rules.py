@@ -52,13 +52,13 @@ def runbooks() -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
-def test_the_compose_prometheus_loads_the_rule_files() -> None:
+def test_the_compose_prometheus_loads_the_rule_files_in_both_stacks() -> None:
     config = load(PROMETHEUS / "prometheus.yml")
     assert config["rule_files"] == ["rules/*.yml"]
     assert list((PROMETHEUS / "rules").glob("*.yml"))
-    compose = load(REPO_ROOT / "compose.yaml")
-    volumes = compose["services"]["prometheus"]["volumes"]
-    assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in volumes
+    for file in ("compose.yaml", "compose.prod.yaml"):
+        volumes = load(REPO_ROOT / file)["services"]["prometheus"]["volumes"]
+        assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in volumes, file
 
 
 @pytest.mark.parametrize("rule", alerts(), ids=lambda r: f"{r['alert']}-{r['labels']['severity']}")
