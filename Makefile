@@ -15,7 +15,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: up test sync uv lint rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming containers
+.PHONY: up test sync uv lint rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming bench-batch containers
 
 uv: $(UV_STAMP)
 
@@ -88,6 +88,9 @@ bench-serving: sync
 
 bench-images: sync
 	$(UV) run python benchmarks/images/run.py
+
+bench-batch: sync
+	$(UV) run python benchmarks/batch/run.py
 
 bench-streaming: sync test-services
 	$(UV) run python benchmarks/streaming/run.py

@@ -99,7 +99,7 @@ def test_a_header_only_file_gives_a_header_only_output(
     summary = _score(iris, settings, source, tmp_path / "out.csv")
     assert (summary.rows_in, summary.rows_scored) == (0, 0)
     assert (tmp_path / "out.csv").read_text() == (
-        "id,label,probability_setosa,probability_versicolor,probability_virginica\n"
+        '"id","label","probability_setosa","probability_versicolor","probability_virginica"\n'
     )
 
 

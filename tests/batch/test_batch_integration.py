@@ -107,8 +107,10 @@ def test_modelyard_score_with_a_registered_model(
         timeout=120,
     )
     assert unknown.returncode == 1
-    assert unknown.stderr.strip().splitlines()[-1].startswith(
-        "error: model 'iris' has no version or alias '99'"
+    assert (
+        unknown.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: model 'iris' has no version or alias '99'")
     )
     assert not (tmp_path / "x.csv").exists()
 

@@ -117,7 +117,7 @@ def _output(
 
     keys = frame[list(layout.keys)]
     out = (keys if positions is None else keys.iloc[positions]).reset_index(drop=True)
-    out[LABEL] = pd.Series([str(label) for label in labels], dtype=object)
+    out[LABEL] = pd.Series(labels, dtype=object).astype(str)
     columns = layout.probability_columns
     if columns:
         if proba is None or proba.shape[1] != len(columns):

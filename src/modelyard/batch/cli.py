@@ -45,7 +45,7 @@ def score(
             "-m",
             help="name@ref or ref: a version, an alias, a models:/ or runs:/ URI, a run or "
             "logged-model id, or a folder (default: MODELYARD_MODEL_REF of "
-            "MODELYARD_MODEL_NAME)."
+            "MODELYARD_MODEL_NAME).",
         ),
     ] = None,
     key: Annotated[

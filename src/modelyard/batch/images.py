@@ -41,7 +41,7 @@ def score_images(model: LoadedModel, plan: ImagePlan, settings: Settings) -> Bat
     limit_pixels(settings.max_image_pixels)
     k = min(plan.top_k, max(1, len(model.classes)))
     output = TableWriter(plan.output, output_columns(k))
-    rejects = TableWriter(plan.rejects, [FILE, "reason"], lazy=True)
+    rejects = TableWriter(plan.rejects, [FILE, "reason"], lazy=True, mixed=True)
     started = time.perf_counter()
     size = max(1, min(plan.chunk_rows, IMAGE_CHUNK))
     try:

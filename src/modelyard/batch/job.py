@@ -8,6 +8,7 @@ is written; a run that fails leaves neither behind. A progress bar is drawn on a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from modelyard.batch.chunks import rejected_rows, score_chunk
@@ -45,7 +46,7 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
 
     layout, source = plan.layout, plan.source
     output = TableWriter(plan.output, layout.output_columns)
-    rejects = TableWriter(plan.rejects, layout.rejects_columns, lazy=True)
+    rejects = TableWriter(plan.rejects, layout.rejects_columns, lazy=True, mixed=True)
     scale = MB if source.unit == "bytes" else 1
     what = f"scoring {source.path.name} ({'MB' if scale == MB else 'rows'})"
     started = time.perf_counter()
@@ -83,10 +84,12 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
     )
 
 
-def row_numbers(before: int, count: int, malformed: list[Malformed]) -> list[int]:
+def row_numbers(before: int, count: int, malformed: list[Malformed]) -> Sequence[int]:
     """The input's row numbers (from 1) of a chunk's ``count`` rows read after ``before``
     rows: the numbers in order, less those of the malformed lines skipped among them (a
     CSV's line ``n`` is its row ``n - 1``: line 1 is the header)."""
+    if not malformed:
+        return range(before + 1, before + count + 1)
     skipped = {m.line - 1 for m in malformed}
     out: list[int] = []
     number = before
