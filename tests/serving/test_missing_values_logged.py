@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from api_server import Api, start_api
 
-from conftest import Api, start_api
 from support import MlflowServer
 
 pytestmark = pytest.mark.integration

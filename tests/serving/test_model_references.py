@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from api_server import Api, start_api
 
-from conftest import Api, start_api
 from support import MlflowServer, free_port, modelyard_argv, running, service_env
 
 pytestmark = pytest.mark.integration
