@@ -110,3 +110,19 @@ def test_an_image_folder_with_an_image_model(digits_folder: Path, tmp_path: Path
     assert done.exit_code == 0, done.stderr
     out = pd.read_csv(tmp_path / "out.csv")
     assert out[["file", "label_1"]].values.tolist() == [["1.png", 1], ["7.png", 7]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-i", "database", "-o", "out.csv"), "error: --output: scoring the database writes"),
+        (("-i", "iris.csv"), "error: --output: name the file to write (CSV or Parquet)"),
+        (("-i", "iris.csv", "-o", "iris.csv"), "is the input file; name another"),
+    ],
+)
+def test_options_are_checked_before_the_model_is_looked_for(
+    iris_csv: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = _score(*args, "--model", "./no-such-model")  # never loaded: the options fail first
+    assert done.exit_code == 1
+    assert message in _error(done)

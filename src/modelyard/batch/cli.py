@@ -89,8 +89,7 @@ def score(
         from modelyard.batch.job import run_plan
         from modelyard.batch.layout import parse_keys
         from modelyard.batch.models import load_batch_model
-        from modelyard.batch.plan import BatchRequest, is_database, plan_batch
-        from modelyard.batch.tables import open_table
+        from modelyard.batch.plan import BatchRequest, check_request, plan_batch
 
         request = BatchRequest(
             input=input,
@@ -101,9 +100,7 @@ def score(
             top_k=top_k,
             overwrite=overwrite,
         )
-        source = Path(input).expanduser()
-        if not is_database(input) and not source.is_dir():
-            open_table(source)  # an unreadable input is refused before the model loads
+        check_request(request)  # a bad input or output is refused before the model loads
         loaded = load_batch_model(settings, model)
         plan = plan_batch(loaded, request)
         summary = run_plan(loaded, plan, settings)

@@ -71,40 +71,53 @@ def is_database(text: str) -> bool:
     return text == DATABASE or text.startswith(_DB_SCHEMES)
 
 
-def plan_batch(model: LoadedModel, request: BatchRequest) -> Plan:
-    """Check ``request`` against ``model`` and the file system; the plan, or a ConfigError."""
+def check_request(request: BatchRequest) -> None:
+    """What can be checked without the model: the options, the input's header, the outputs
+    (a ConfigError naming the one to fix). :func:`plan_batch` runs it first; the CLI runs it
+    before loading the model too, so a mistake costs no model download."""
     if request.chunk_rows < 1:
         raise ConfigError(f"chunk rows: must be at least 1, got {request.chunk_rows}")
+    if request.top_k < 1:
+        raise ConfigError(f"--top-k: must be at least 1, got {request.top_k}")
     if is_database(request.input):
         if request.output is not None:
             raise ConfigError(
                 "--output: scoring the database writes the predictions table; omit --output"
             )
-        _tabular(model, "the database's observations")
-        return DatabasePlan(
-            None if request.input == DATABASE else request.input, request.chunk_rows
-        )
+        return
     source = Path(request.input).expanduser()
     if request.output is None:
         raise ConfigError("--output: name the file to write (CSV or Parquet)")
     output = request.output.expanduser()
     rejects = (request.rejects or default_rejects(output)).expanduser()
+    if not source.is_dir():
+        open_table(source)
+    check_targets(output, rejects, request.overwrite, (source,))
+
+
+def plan_batch(model: LoadedModel, request: BatchRequest) -> Plan:
+    """Check ``request`` against ``model`` and the file system; the plan, or a ConfigError."""
+    check_request(request)
+    if is_database(request.input):
+        _tabular(model, "the database's observations")
+        return DatabasePlan(
+            None if request.input == DATABASE else request.input, request.chunk_rows
+        )
+    source = Path(request.input).expanduser()
+    assert request.output is not None
+    output = request.output.expanduser()
+    rejects = (request.rejects or default_rejects(output)).expanduser()
     if source.is_dir():
-        spec = model.schema
-        if not isinstance(spec, ImageSpec):
+        if not isinstance(model.schema, ImageSpec):
             raise ConfigError(
                 f"input {source} is a folder, but model {model.name!r} takes rows of features: "
                 "give it a CSV or Parquet file"
             )
-        if request.top_k < 1:
-            raise ConfigError(f"--top-k: must be at least 1, got {request.top_k}")
         files = image_files(source)
-        check_targets(output, rejects, request.overwrite)
         return ImagePlan(source, files, output, rejects, request.top_k, request.chunk_rows)
     schema = _tabular(model, f"input {source}")
     table = open_table(source)
     layout = plan_layout(table.columns, schema, model.classes, request.keys, f"input {source}")
-    check_targets(output, rejects, request.overwrite, (source,))
     return TablePlan(table, layout, output, rejects, request.chunk_rows)
 
 

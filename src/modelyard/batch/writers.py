@@ -7,7 +7,8 @@ columns hold the values as they were read, text and numbers mixed, by pandas.
 Each file is written to a hidden ``.<name>.partial`` beside it and renamed over the final
 name when the run finishes, so a run that fails or is stopped never leaves a truncated file
 that looks whole. :func:`check_targets` refuses an existing output or rejects file (unless
-``overwrite``) before any work; the rejects file is created only when a row is rejected.
+``overwrite``) before any work; the rejects file is created only when a row is rejected
+(and one an earlier run left is removed when a run ends with none).
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ def check_targets(
     output: Path, rejects: Path, overwrite: bool, inputs: tuple[Path, ...] = ()
 ) -> None:
     """Refuse to write over an input, into a missing folder, or over an existing file
-    unless ``overwrite`` (then the old rejects file is removed, so that none is left from an
-    earlier run). A ConfigError naming the path."""
+    unless ``overwrite``. A ConfigError naming the path."""
     table_format(output, "output")
     if rejects.suffix.lower() != ".csv":
         raise ConfigError(f"rejects {rejects}: the rejects file is a CSV; name it *.csv")
@@ -51,9 +51,6 @@ def check_targets(
             raise ConfigError(f"{what} {path} exists; pass --overwrite to replace it")
     if output.resolve() == rejects.resolve():
         raise ConfigError(f"the output and the rejects file are both {output}")
-    if overwrite:
-        with contextlib.suppress(FileNotFoundError):
-            rejects.unlink()
 
 
 @dataclass
@@ -139,6 +136,9 @@ class TableWriter:
         self._close()
         if self._opened:
             os.replace(self.partial, self.path)
+        else:  # a lazy file with nothing to say: none left from an earlier run either
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     def discard(self) -> None:
         """Close and remove the partial file (the run failed)."""
