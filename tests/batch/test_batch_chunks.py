@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from batch_support import iris_frame
@@ -54,3 +56,27 @@ def test_cells_are_decoded_as_a_request_carries_them() -> None:
         {"a": None, "b": 3.0},
         {"a": float("inf"), "b": 4.0},
     ]
+
+
+def test_slices_on_threads_score_as_one_call(iris_folder: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelyard.batch.chunks import MIN_SLICE, Threads, score_in_slices
+    from modelyard.inference.model import load_prepared
+    from modelyard.inference.prepare import read_prepared
+    from modelyard.registry import VersionInfo
+
+    prepared = read_prepared(iris_folder)
+    assert prepared is not None
+    info = VersionInfo(name="iris", version="1", run_id=None, aliases=(), created_at=0.0)
+    model = load_prepared(prepared, info, "1")
+    assert model.runtime == "onnxruntime"
+    frame = iris_frame()
+    matrix = np.tile(model.tabular.frame_to_matrix(frame[list(model.tabular.names)]), (200, 1))
+    assert len(matrix) >= 3 * MIN_SLICE
+    whole = model.score(matrix)
+    with ThreadPoolExecutor(3) as pool:
+        sliced = score_in_slices(model, matrix, Threads(pool, 3))
+    assert sliced.labels == whole.labels
+    assert sliced.probabilities is not None and whole.probabilities is not None
+    assert np.array_equal(sliced.probabilities, whole.probabilities)

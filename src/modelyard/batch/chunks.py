@@ -12,7 +12,10 @@ gives the same output however it is cut into chunks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +23,14 @@ import numpy as np
 
 from modelyard.batch.layout import FIELD, LABEL, REASON, ROW, Layout
 from modelyard.errors import FeatureError
-from modelyard.inference.model import LoadedModel
+from modelyard.inference.model import LoadedModel, Scores
 from modelyard.streaming.scoring import PROBABILITY_DECIMALS, score_rows
 
 if TYPE_CHECKING:
     import pandas as pd
+
+ONNX = "onnxruntime"
+MIN_SLICE = 10_000  # rows: below this a thread hop costs more than it saves
 
 
 @dataclass
@@ -37,17 +43,22 @@ class ScoredChunk:
 
 
 def score_chunk(
-    model: LoadedModel, frame: pd.DataFrame, layout: Layout, rows: Sequence[int]
+    model: LoadedModel,
+    frame: pd.DataFrame,
+    layout: Layout,
+    rows: Sequence[int],
+    threads: Threads | None = None,
 ) -> ScoredChunk:
     """Score ``frame``: the key and feature columns of the input's rows numbered ``rows``
-    (from 1), which the rejects file names."""
+    (from 1), which the rejects file names. With ``threads``, a chunk of plain rows is
+    scored in slices on them (see :func:`score_in_slices`)."""
     features = frame[list(layout.features)]
     try:
         matrix = model.tabular.frame_to_matrix(features)
     except FeatureError:
         return _row_by_row(model, frame, layout, rows)
     try:
-        scores = model.score(matrix)
+        scores = score_in_slices(model, matrix, threads)
     except Exception:  # the model refuses something: find the rows, score the others
         return _row_by_row(model, frame, layout, rows)
     proba = scores.probabilities
@@ -57,6 +68,40 @@ def score_chunk(
         _output(frame, layout, None, scores.labels, proba),
         _no_rejects(layout),
     )
+
+
+@dataclass(frozen=True)
+class Threads:
+    """Threads that score slices of one chunk at the same time."""
+
+    pool: Executor
+    count: int
+
+
+@contextmanager
+def scoring_threads() -> Iterator[Threads | None]:
+    """One scoring thread per CPU this process may use (None on one CPU)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not count or count < 2:
+        yield None
+        return
+    with ThreadPoolExecutor(count, thread_name_prefix="score") as pool:
+        yield Threads(pool, count)
+
+
+def score_in_slices(model: LoadedModel, matrix: np.ndarray, threads: Threads | None) -> Scores:
+    """``model.score(matrix)``, cut into one slice per thread for a model that ONNX Runtime
+    scores: it releases the GIL and its sessions take concurrent calls, so the slices run on
+    as many cores (a served model keeps one thread per call). Labels and probabilities come
+    back in the matrix's row order."""
+    if threads is None or model.runtime != ONNX or len(matrix) < threads.count * MIN_SLICE:
+        return model.score(matrix)
+    parts = list(threads.pool.map(model.score, np.array_split(matrix, threads.count)))
+    labels = [label for part in parts for label in part.labels]
+    probabilities = [part.probabilities for part in parts]
+    if any(p is None for p in probabilities):
+        return Scores(labels, None)
+    return Scores(labels, np.concatenate(probabilities))  # type: ignore[arg-type]
 
 
 def _row_by_row(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from modelyard.batch.chunks import rejected_rows, score_chunk
+from modelyard.batch.chunks import rejected_rows, score_chunk, scoring_threads
 from modelyard.batch.layout import ROW, Layout
 from modelyard.batch.plan import DatabasePlan, ImagePlan, Plan, TablePlan
 from modelyard.batch.summary import BatchSummary
@@ -52,10 +52,10 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
     started = time.perf_counter()
     rows_in = shown = 0
     try:
-        with progress_bar(what, max(1, source.total // scale)) as bar:
+        with scoring_threads() as threads, progress_bar(what, max(1, source.total // scale)) as bar:
             for chunk in source.chunks(layout.keys, layout.features, plan.chunk_rows):
                 numbers = row_numbers(rows_in, len(chunk.frame), chunk.malformed)
-                result = score_chunk(model, chunk.frame, layout, numbers)
+                result = score_chunk(model, chunk.frame, layout, numbers, threads)
                 rows_in += len(chunk.frame) + len(chunk.malformed)
                 output.write(result.scored)
                 refused = result.rejects
