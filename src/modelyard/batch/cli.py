@@ -77,7 +77,11 @@ def score(
         typer.Option(help="Record the run in MLflow (experiment <model>-batch)."),
     ] = True,
 ) -> None:
-    """Score a file, an image folder or the database's pending rows with a registered model."""
+    """Score a file, an image folder or the database's pending rows with a registered model.
+
+    Exit code 0: every row scored; 3: some rows rejected (see the rejects file); 1: refused
+    (unreadable input, columns that do not match, an existing output, an unknown model).
+    """
     from modelyard.config import get_settings
     from modelyard.logs import configure_logging
 

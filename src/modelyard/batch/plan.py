@@ -86,13 +86,18 @@ def check_request(request: BatchRequest) -> None:
             )
         return
     source = Path(request.input).expanduser()
-    if request.output is None:
-        raise ConfigError("--output: name the file to write (CSV or Parquet)")
-    output = request.output.expanduser()
-    rejects = (request.rejects or default_rejects(output)).expanduser()
+    output, rejects = _targets(request)
     if not source.is_dir():
         open_table(source)
     check_targets(output, rejects, request.overwrite, (source,))
+
+
+def _targets(request: BatchRequest) -> tuple[Path, Path]:
+    """The output and the rejects file a file or folder input is scored into."""
+    if request.output is None:
+        raise ConfigError("--output: name the file to write (CSV or Parquet)")
+    output = request.output.expanduser()
+    return output, (request.rejects or default_rejects(output)).expanduser()
 
 
 def plan_batch(model: LoadedModel, request: BatchRequest) -> Plan:
@@ -104,9 +109,7 @@ def plan_batch(model: LoadedModel, request: BatchRequest) -> Plan:
             None if request.input == DATABASE else request.input, request.chunk_rows
         )
     source = Path(request.input).expanduser()
-    assert request.output is not None
-    output = request.output.expanduser()
-    rejects = (request.rejects or default_rejects(output)).expanduser()
+    output, rejects = _targets(request)
     if source.is_dir():
         if not isinstance(model.schema, ImageSpec):
             raise ConfigError(
