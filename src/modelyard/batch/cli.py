@@ -79,8 +79,7 @@ def score(
 ) -> None:
     """Score a file, an image folder or the database's pending rows with a registered model.
 
-    Exit code 0: every row scored; 3: some rows rejected (see the rejects file); 1: refused
-    (unreadable input, columns that do not match, an existing output, an unknown model).
+    Exit code: 0 all rows scored, 3 some rows rejected, 1 refused, 2 a bad option or setting.
     """
     from modelyard.config import get_settings
     from modelyard.logs import configure_logging
