@@ -149,3 +149,26 @@ def test_a_failed_run_leaves_no_file(iris: LoadedModel, settings: Settings, tmp_
     with pytest.raises(ConfigError, match="cannot read it as CSV"):
         run_plan(iris, plan, settings)
     assert [p.name for p in tmp_path.iterdir()] == ["rows.csv"]
+
+
+def test_memory_follows_the_chunk_not_the_file(
+    iris: LoadedModel, settings: Settings, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    source = tmp_path / "big.csv"
+    pd.concat([iris_frame()] * 1000, ignore_index=True).to_csv(source, index=False)  # 150,000
+
+    def peak(chunk_rows: int) -> int:
+        tracemalloc.start()
+        try:
+            _score(
+                iris, settings, source, tmp_path / f"out-{chunk_rows}.csv", chunk_rows=chunk_rows
+            )
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, whole = peak(2_000), peak(150_000)
+    assert small * 5 < whole, (small, whole)
+    assert (tmp_path / "out-2000.csv").read_bytes() == (tmp_path / "out-150000.csv").read_bytes()
