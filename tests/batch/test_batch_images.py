@@ -70,3 +70,32 @@ def test_a_folder_without_images_and_a_table_for_an_image_model_are_refused(
         plan_batch(digits, BatchRequest(str(empty), tmp_path / "out.csv"))
     with pytest.raises(ConfigError, match="model 'digits' classifies images: give it a folder"):
         plan_batch(digits, BatchRequest(str(iris_csv), tmp_path / "out.csv"))
+
+
+def test_an_image_the_model_fails_on_is_rejected_and_the_others_scored(
+    digits: LoadedModel, scans: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from modelyard.inference.model import Scores
+
+    def predict(batch: np.ndarray) -> Scores:
+        if (batch.reshape(len(batch), -1).min(axis=1) > 0.99).any():
+            raise ValueError("a blank page")
+        return digits.score(batch)
+
+    picky = dataclasses.replace(digits, _predict=predict)
+    blank = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(blank, "PNG")
+    (scans / "blank.png").write_bytes(blank.getvalue())
+    settings = Settings(_env_file=None, home=tmp_path / "home")  # type: ignore[call-arg]
+    plan = plan_batch(picky, BatchRequest(str(scans), tmp_path / "digits.csv", chunk_rows=50))
+    summary = run_plan(picky, plan, settings)
+    assert (summary.rows_in, summary.rows_scored, summary.rows_rejected) == (12, 10, 2)
+    rejects = pd.read_csv(tmp_path / "digits.rejects.csv").set_index("file")["reason"]
+    assert rejects["blank.png"] == "the model failed on this image: ValueError: a blank page"
+    assert "broken.png" in rejects.index

@@ -21,7 +21,7 @@ from modelyard.batch.summary import BatchSummary
 from modelyard.batch.writers import TableWriter
 from modelyard.config import Settings
 from modelyard.errors import FeatureError
-from modelyard.inference.model import LoadedModel
+from modelyard.inference.model import LoadedModel, Scores
 from modelyard.inputs.image import ImageSpec, limit_pixels
 
 FILE = "file"
@@ -96,7 +96,7 @@ def _score_files(
             names.append(name)
     rows: list[list[Any]] = []
     if names:
-        scores = model.score(batch[: len(names)])
+        names, scores = _scored(model, batch[: len(names)], names, refused)
         prediction = Prediction(model, scores.labels, scores.probabilities)
         for name, top in zip(names, ranked(prediction, k), strict=True):
             row: list[Any] = [name]
@@ -107,3 +107,25 @@ def _score_files(
         pd.DataFrame(rows, columns=output_columns(k)),
         pd.DataFrame(refused, columns=[FILE, "reason"]),
     )
+
+
+def _scored(
+    model: LoadedModel, batch: np.ndarray, names: list[str], refused: list[tuple[str, str]]
+) -> tuple[list[str], Scores]:
+    """The batch's scores in one call; if the model fails on it, image by image, the images
+    it fails on refused with its reason."""
+    try:
+        return names, model.score(batch)
+    except Exception:
+        kept: list[int] = []
+        for i, name in enumerate(names):
+            try:
+                model.score(batch[i : i + 1])
+            except Exception as exc:
+                reason = f"the model failed on this image: {type(exc).__name__}: {exc}"
+                refused.append((name, reason[:1000]))
+            else:
+                kept.append(i)
+        if not kept:
+            return [], Scores([], np.empty((0, len(model.classes))))
+        return [names[i] for i in kept], model.score(batch[kept])
