@@ -66,3 +66,11 @@ def test_the_plan_and_score_nodes_run_on_an_in_memory_catalog(
     assert isinstance(summary, BatchSummary)
     assert (summary.model_version, summary.rows_scored, summary.rows_rejected) == ("1", 150, 0)
     assert pd.read_csv(tmp_path / "out.csv", dtype={"id": str})["id"].iloc[-1] == "0149"
+
+
+def test_the_inference_pipeline_is_registered_with_its_inputs() -> None:
+    from modelyard.pipeline_registry import register_pipelines
+
+    pipeline = register_pipelines()["inference"]
+    assert [n.name for n in pipeline.nodes] == ["load_model", "plan", "score", "record"]
+    assert pipeline.inputs() == {"params:inference", "params:inference.experiment", "tracking"}
