@@ -33,7 +33,7 @@ def param_catalog(params: dict[str, Any]) -> DataCatalog:
 
 def test_registered_pipelines() -> None:
     pipelines = register_pipelines()
-    assert set(pipelines) == {"training", "training_images", "__default__"}
+    assert set(pipelines) == {"training", "training_images", "inference", "__default__"}
     assert [n.name for n in pipelines["training"].nodes] == [
         n.name for n in pipelines["__default__"].nodes
     ]
