@@ -11,6 +11,8 @@
 #   non-root     every process of the modelyard and MLflow containers runs as uid 10001;
 #   baked model  the champion's folder copied into an image FROM modelyard-serve answers
 #                /predict with no network (no tracking server);
+#   batch        `compose run score` scores a mounted CSV (a bad row to the rejects file,
+#                exit 3) and the database's pending observations;
 #   persistence  `down` then `up` keeps MLflow runs, registered versions, artifacts and
 #                predictions (and train does not retrain); `compose run --rm train`
 #                retrains on demand; `down -v` removes the data;
@@ -335,6 +337,32 @@ log "   baked-in model: $baked"
 [[ "$baked" == "setosa /models/iris onnxruntime sha-"* ]] || fail "baked-in model answered: $baked"
 docker rm -f "$BAKED" >/dev/null
 docker image rm "modelyard/baked-check:$TAG" >/dev/null
+phase_end
+
+# --- batch scoring --------------------------------------------------------------------------
+# The one-shot `score` service (profile batch): a mounted CSV with one bad row is scored
+# (exit 3: rows rejected, the rest written), then the database's pending observations.
+phase_start "batch scoring: compose run score (a file, then the database backlog)"
+mkdir -p "$WORK/batch"
+printf '%s\n' "id,sepal_length,sepal_width,petal_length,petal_width" \
+    "a,5.1,3.5,1.4,0.2" "b,6.7,3.0,5.2,2.3" "c,oops,3.0,5.2,2.3" > "$WORK/batch/in.csv"
+chmod 0777 "$WORK/batch"  # the container writes as uid 10001
+set +e
+compose --profile batch run --rm -T -v "$WORK/batch:/data" score \
+    -i /data/in.csv -o /data/out.csv --model "$MODEL@champion"
+score_exit=$?
+set -e
+[[ $score_exit == 3 ]] || fail "score exited $score_exit, expected 3 (one row rejected)"
+scored=$(python3 -c 'import csv, sys
+print(" ".join(r["id"] + "=" + r["label"] for r in csv.DictReader(open(sys.argv[1]))))' \
+    "$WORK/batch/out.csv")
+rejected=$(python3 -c 'import csv, sys
+print(" ".join(r["id"] + ":" + r["field"] for r in csv.DictReader(open(sys.argv[1]))))' \
+    "$WORK/batch/out.rejects.csv")
+log "   scored: $scored; rejected: $rejected"
+[[ "$scored" == "a=setosa b="* && "$rejected" == "c:sepal_length" ]] \
+    || fail "score wrote $scored, rejected $rejected"
+compose --profile batch run --rm -T score || fail "score of the database's pending observations"
 phase_end
 
 # --- non-root -----------------------------------------------------------------------------
