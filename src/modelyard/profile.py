@@ -13,13 +13,17 @@ drift. It is one JSON document, stored as the run artifact ``profile/training_pr
 ``std`` is the sample standard deviation (0.0 for a single row). The bins are the
 training data's deciles, so each holds about a tenth of the training rows; the last bin
 includes its upper edge. Tied values can make neighbouring edges equal.
+
+A categorical feature is profiled on its codes (a category's position in its list, as the
+model sees it), with one bin per category (edges halfway between codes) and the list itself
+under ``"categories"``: drift is then measured on how often each category occurs.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,17 +67,48 @@ def feature_profile(values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def compute_profile(frame: pd.DataFrame, features: Sequence[str], target: str) -> dict[str, Any]:
-    """The profile of a training frame: row count, label counts, per-feature statistics."""
+def categorical_profile(codes: np.ndarray, categories: Sequence[str]) -> dict[str, Any]:
+    """Statistics of a categorical feature's codes: one bin per category."""
+    profile = feature_profile(codes)
+    edges = np.arange(len(categories) + 1, dtype=np.float64) - 0.5
+    counts, _ = np.histogram(codes[np.isfinite(codes)], bins=edges)
+    profile["bin_edges"] = [float(e) for e in edges]
+    profile["bin_counts"] = [int(c) for c in counts]
+    profile["categories"] = list(categories)
+    return profile
+
+
+def compute_profile(
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    target: str,
+    categories: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The profile of a training frame: row count, label counts, per-feature statistics
+    (``categories``: those of the categorical features, whose columns hold categories)."""
     labels = frame[target].astype(str).value_counts(sort=False)
+    categorical = dict(categories or {})
+
+    def profile(name: str) -> dict[str, Any]:
+        if name in categorical:
+            vocabulary = list(categorical[name])
+            codes = pd_codes(frame[name], vocabulary)
+            return categorical_profile(codes, vocabulary)
+        return feature_profile(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
+
     return {
         "rows": len(frame),
         "labels": {str(label): int(count) for label, count in sorted(labels.items())},
-        "features": {
-            name: feature_profile(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
-            for name in features
-        },
+        "features": {name: profile(name) for name in features},
     }
+
+
+def pd_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """A column's values as codes over ``categories`` (NaN for any other value)."""
+    import pandas as pd
+
+    codes = pd.Categorical(column.astype(object), categories=list(categories)).codes
+    return np.where(codes < 0, np.nan, codes).astype(np.float64)
 
 
 def profile_json(profile: dict[str, Any]) -> str:

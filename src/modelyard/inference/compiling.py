@@ -35,12 +35,16 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelyard.inference.converters import register_converter, target_opset
+
+if TYPE_CHECKING:
+    from modelyard.inputs.tabular import FeatureSchema
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +87,80 @@ def takes_matrix(estimator: Any, names: tuple[str, ...]) -> bool:
     return True
 
 
-def compile_sklearn(estimator: Any, probe: np.ndarray) -> Compiled:
+def on_codes(estimator: Any, schema: FeatureSchema) -> Any | None:
+    """The part of ``estimator`` that takes the validated matrix of a schema with categorical
+    features (categories as codes), or None.
+
+    That is the pipeline after its first step when that step turns the DataFrame of the
+    features by name into exactly that matrix: a ColumnTransformer of one OrdinalEncoder over
+    the schema's categories per categorical feature and a pass-through per numeric one, in the
+    schema's order (the ``codes`` step training builds).
+    """
+    steps = getattr(estimator, "steps", None)
+    if not schema.categorical or not steps or len(steps) < 2:
+        return None
+    first = steps[0][1]
+    fitted = getattr(first, "transformers_", None)
+    if type(first).__name__ != "ColumnTransformer" or fitted is None:
+        return None
+    parts = [(t, cols) for _, t, cols in fitted if not (t == "drop" or _empty(cols))]
+    if len(parts) != len(schema.names):
+        return None
+    for name, (transformer, columns) in zip(schema.names, parts, strict=True):
+        if list(np.atleast_1d(columns)) != [name]:
+            return None
+        if name in schema.categories:
+            learned = getattr(transformer, "categories_", None)
+            if type(transformer).__name__ != "OrdinalEncoder" or learned is None:
+                return None
+            if [str(c) for c in learned[0]] != list(schema.categories[name]):
+                return None
+        elif not _passes_through(transformer):
+            return None
+    from sklearn.pipeline import Pipeline
+
+    rest = steps[1:]
+    return rest[0][1] if len(rest) == 1 else Pipeline(rest)
+
+
+def _passes_through(transformer: Any) -> bool:
+    """Whether a fitted ColumnTransformer's part passes its column on unchanged (it keeps
+    ``"passthrough"`` as a FunctionTransformer with no function)."""
+    if isinstance(transformer, str):
+        return transformer == "passthrough"
+    return (
+        type(transformer).__name__ == "FunctionTransformer"
+        and getattr(transformer, "func", None) is None
+    )
+
+
+def _empty(columns: Any) -> bool:
+    return hasattr(columns, "__len__") and len(columns) == 0
+
+
+def category_probe(probe: np.ndarray, schema: FeatureSchema, seed: int = 1) -> np.ndarray:
+    """``probe`` with each categorical feature's column replaced by codes of its categories
+    (every one, then random ones): the only values such a column holds once validated."""
+    rng = np.random.default_rng(seed)
+    out = probe.copy()
+    for j, name in enumerate(schema.names):
+        if name in schema.categories:
+            count = len(schema.categories[name])
+            codes = rng.integers(0, count, size=len(out))
+            codes[: min(count, len(out))] = np.arange(min(count, len(out)))
+            out[:, j] = codes
+    return out
+
+
+def compile_sklearn(
+    estimator: Any, probe: np.ndarray, missing: Sequence[int] | None = None
+) -> Compiled:
     """An ONNX graph equivalent to ``estimator`` on float64 matrices, checked on ``probe``.
 
     ``estimator`` is a fitted scikit-learn estimator or pipeline, which may end in an
     XGBoost or LightGBM scikit-learn estimator (``XGBClassifier``, ``LGBMRegressor``...).
+    A model that imputes is also checked on probe rows with values missing in the
+    ``missing`` columns (default: all).
     """
     try:
         from skl2onnx import to_onnx
@@ -97,18 +170,19 @@ def compile_sklearn(estimator: Any, probe: np.ndarray) -> Compiled:
 
     convertible = _convertible(estimator)
     steps = [step for _, step in getattr(convertible, "steps", None) or []] or [convertible]
-    for step in steps:
-        register_converter(step)
+    parts = list(_leaves(convertible))
+    for part in parts:
+        register_converter(part)
     _lower_thresholds(steps[-1])
     classifier = is_classifier(estimator)
     options: dict[Any, Any] = {}
-    for step in steps:
-        if type(step).__name__ == "StandardScaler":
-            options[type(step)] = {"div": "div"}  # Sub and Div in float64, as scikit-learn
+    for part in parts:
+        if type(part).__name__ == "StandardScaler":
+            options[type(part)] = {"div": "div"}  # Sub and Div in float64, as scikit-learn
     if classifier:
         options[type(steps[-1])] = {"zipmap": False}
-    if any(type(step).__name__ == "SimpleImputer" for step in steps):
-        probe = with_missing_values(probe)
+    if any(type(part).__name__ == "SimpleImputer" for part in parts):
+        probe = with_missing_values(probe, missing)
 
     # (input dtype, whether tree ensembles' float32 scores are cast back to float64): some
     # converters (gradient boosting, XGBoost, LightGBM) declare float64 scores that ONNX's
@@ -171,16 +245,37 @@ def _convertible(estimator: Any) -> Any:
     return Pipeline([*steps[:-1], (steps[-1][0], final)])
 
 
-def with_missing_values(probe: np.ndarray, seed: int = 0) -> np.ndarray:
-    """``probe`` and as many rows again with values missing (NaN), for models that impute:
-    one column missing in each of the first rows, a random quarter of the values after."""
+def _leaves(estimator: Any) -> Iterator[Any]:
+    """The steps of ``estimator``, and of the pipelines and column transformers in it."""
+    steps = getattr(estimator, "steps", None)
+    inner = getattr(estimator, "transformers_", None) or getattr(estimator, "transformers", None)
+    if steps:
+        for _, step in steps:
+            yield from _leaves(step)
+    elif type(estimator).__name__ == "ColumnTransformer" and inner:
+        for _, transformer, _ in inner:
+            yield from _leaves(transformer)
+    else:
+        yield estimator
+
+
+def with_missing_values(
+    probe: np.ndarray, columns: Sequence[int] | None = None, seed: int = 0
+) -> np.ndarray:
+    """``probe`` and as many rows again with values missing (NaN) in ``columns`` (default:
+    all), for models that impute: one column missing in each of the first rows, a random
+    quarter of the values after."""
     rng = np.random.default_rng(seed)
     missing = probe.copy()
-    columns = probe.shape[1]
-    one = np.arange(min(len(missing), columns * 8))
-    missing[one, one % columns] = np.nan
+    where = np.arange(probe.shape[1]) if columns is None else np.asarray(columns, dtype=np.intp)
+    if where.size == 0:
+        return probe
+    one = np.arange(min(len(missing), where.size * 8))
+    missing[one, where[one % where.size]] = np.nan
     rest = missing[len(one) :]
-    rest[rng.random(rest.shape) < 0.25] = np.nan
+    mask = np.zeros(rest.shape, dtype=bool)
+    mask[:, where] = rng.random((len(rest), where.size)) < 0.25
+    rest[mask] = np.nan
     return np.vstack([probe, missing])
 
 

@@ -117,17 +117,15 @@ def _sklearn_predictor(
 ) -> tuple[Callable[[np.ndarray], Scores], tuple[Any, ...]]:
     import sklearn
 
-    from modelyard.inference.compiling import takes_matrix
+    from modelyard.inference.compiling import on_codes, takes_matrix
 
     classes = tuple(getattr(estimator, "classes_", ()))
     prepare: Callable[[np.ndarray], Any] = _identity
-    if schema is not None and not takes_matrix(estimator, schema.names):
-        import pandas as pd
-
-        columns = list(schema.names)
-
-        def prepare(matrix: np.ndarray) -> Any:
-            return pd.DataFrame(matrix, columns=columns)
+    on_matrix = None if schema is None else on_codes(estimator, schema)
+    if on_matrix is not None:
+        estimator = on_matrix  # the pipeline after its codes step takes the matrix
+    elif schema is not None and not takes_matrix(estimator, schema.names):
+        prepare = schema.frame
 
     if hasattr(estimator, "predict_proba") and classes:
         class_array = np.asarray(classes, dtype=object)
@@ -160,7 +158,6 @@ def _pyfunc_predictor(model: Any, prepared: Prepared) -> Callable[[np.ndarray], 
     Its answer per row is the label: a DataFrame's first column, a vector, or the index of
     the largest column of a matrix with several (class scores).
     """
-    import pandas as pd
 
     schema = prepared.inputs
     assert isinstance(schema, FeatureSchema)
@@ -178,7 +175,7 @@ def _pyfunc_predictor(model: Any, prepared: Prepared) -> Callable[[np.ndarray], 
         typed = dict(zip(columns, dtypes, strict=True)) if dtypes else None
 
         def feed(matrix: np.ndarray) -> Any:
-            frame = pd.DataFrame(matrix, columns=columns)
+            frame = schema.frame(matrix)
             return frame.astype(typed) if typed else frame
 
     def predict(matrix: np.ndarray) -> Scores:

@@ -68,7 +68,7 @@ class Prepared:
     inputs: InputKind[Any]  # the model's input kind, rebuilt from meta.json
     classes: tuple[Any, ...]
     flavor: str
-    input_example: list[dict[str, float]]
+    input_example: list[dict[str, Any]]
     onnx_input: str | None  # the compiled graph's input dtype; None when not compiled
     onnx_output: str
     not_compiled: str | None
@@ -279,16 +279,18 @@ def _declared_features(
             "layout": "tensor",
             "dtype": dtype,
         }
+    categories = encoder_categories(estimator)
     if inputs is not None:
         try:
-            schema = FeatureSchema.from_signature(signature)
+            schema = FeatureSchema.from_signature(signature, categories)
         except ValueError as exc:
             raise ModelLoadError(f"cannot serve the model: {exc}") from exc
         dtypes = [_numpy_type(spec) for spec in inputs.inputs]
         return schema, {"layout": "frame", "dtypes": dtypes}
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
-        return FeatureSchema(tuple(map(str, names))), {"layout": "frame"}
+        named = FeatureSchema(tuple(map(str, names)))
+        return named.with_categories(categories), {"layout": "frame"}
     count = getattr(estimator, "n_features_in_", None)
     if count:
         return FeatureSchema(tuple(str(i) for i in range(int(count)))), {"layout": "tensor"}
@@ -300,13 +302,45 @@ def _declared_features(
     )
 
 
+def encoder_categories(estimator: Any) -> dict[str, list[str]]:
+    """The categories of the string columns a fitted pipeline encodes by name: those of each
+    OneHotEncoder or OrdinalEncoder (alone, or first in a pipeline) that a ColumnTransformer
+    applies to named columns, or that starts the pipeline."""
+    found: dict[str, list[str]] = {}
+    steps = getattr(estimator, "steps", None)
+    first = steps[0][1] if steps else estimator
+    if first is None:
+        return found
+    parts = getattr(first, "transformers_", None)
+    if parts is None:
+        parts = [("", first, list(getattr(first, "feature_names_in_", None) or ()))]
+    for _, transformer, columns in parts:
+        encoder = transformer
+        inner = getattr(transformer, "steps", None)
+        if inner:
+            encoder = next((s for _, s in inner if type(s).__name__ in _ENCODERS), inner[0][1])
+        if type(encoder).__name__ not in _ENCODERS or isinstance(columns, str):
+            continue
+        learned = getattr(encoder, "categories_", None) or ()
+        for column, values in zip(np.atleast_1d(columns).tolist(), learned, strict=False):
+            strings = [v for v in values.tolist() if isinstance(v, str)]
+            if isinstance(column, str) and strings:
+                found[column] = strings
+    return found
+
+
+_ENCODERS = frozenset({"OneHotEncoder", "OrdinalEncoder"})
+
+
 def _numpy_type(spec: Any) -> str:
     """The numpy dtype of a column spec (``long`` is int64, ``double`` float64...)."""
     kind = str(getattr(spec, "type", "")).lower().split(".")[-1]
-    return {"long": "int64", "integer": "int32", "float": "float32"}.get(kind, "float64")
+    return {"long": "int64", "integer": "int32", "float": "float32", "string": "object"}.get(
+        kind, "float64"
+    )
 
 
-def _example(frame: Any, schema: FeatureSchema) -> list[dict[str, float]]:
+def _example(frame: Any, schema: FeatureSchema) -> list[dict[str, Any]]:
     """The logged input example as rows of the schema's features (empty when it has none)."""
     if frame is None:
         return []
@@ -316,7 +350,10 @@ def _example(frame: Any, schema: FeatureSchema) -> list[dict[str, float]]:
         rows = pd.DataFrame(frame)
         rows.columns = [str(c) for c in rows.columns]
         return [
-            {name: float(row[name]) for name in schema.names}
+            {
+                name: str(row[name]) if name in schema.categories else float(row[name])
+                for name in schema.names
+            }
             for row in rows.to_dict(orient="records")
         ]
     except (KeyError, TypeError, ValueError):
@@ -334,7 +371,7 @@ def _lacking(uri: str, exc: ImportError) -> ModelLoadError:
 def sklearn_prepared(
     estimator: Any,
     schema: FeatureSchema,
-    example: list[dict[str, float]],
+    example: list[dict[str, Any]],
     probe_around: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], bytes | None]:
     """``meta.json`` and, when it compiles, the ONNX graph of a fitted scikit-learn model.
@@ -346,7 +383,9 @@ def sklearn_prepared(
     """
     from modelyard.inference.compiling import (
         NotCompilableError,
+        category_probe,
         compile_sklearn,
+        on_codes,
         probe_rows,
         takes_matrix,
     )
@@ -354,16 +393,21 @@ def sklearn_prepared(
     classes = tuple(getattr(estimator, "classes_", ()))
     compiled = None
     reason: str | None
-    if not takes_matrix(estimator, schema.names):
+    on_matrix = on_codes(estimator, schema)
+    if on_matrix is None and takes_matrix(estimator, schema.names):
+        on_matrix = estimator
+    if on_matrix is None:
         reason = "the model selects its input columns by name"
     else:
         around = probe_around
         if around is None:
-            # an example row with a missing value (NaN) is no centre to probe around
-            complete = [r for r in example if all(np.isfinite(v) for v in r.values())]
-            around = schema.rows_to_matrix(complete or [dict.fromkeys(schema.names, 0.0)])
+            around = schema.rows_to_matrix(_probe_centre(example, schema))
+        probe = category_probe(probe_rows(np.asarray(around, np.float64)), schema)
+        missing = [i for i, n in enumerate(schema.names) if n not in schema.categories]
         try:
-            compiled = compile_sklearn(estimator, probe_rows(np.asarray(around, np.float64)))
+            if on_matrix is not estimator:
+                _check_on_codes(estimator, on_matrix, schema, probe)
+            compiled = compile_sklearn(on_matrix, probe, missing)
             reason = None
         except NotCompilableError as exc:
             reason = str(exc)
@@ -371,11 +415,31 @@ def sklearn_prepared(
     return meta, compiled.onnx_bytes if compiled else None
 
 
+def _probe_centre(example: list[dict[str, Any]], schema: FeatureSchema) -> list[dict[str, Any]]:
+    """The example's complete rows (a row with a missing value is no centre to probe
+    around), or one row of zeros and first categories."""
+    complete = [r for r in example if all(isinstance(v, str) or np.isfinite(v) for v in r.values())]
+    default = {n: schema.categories[n][0] if n in schema.categories else 0.0 for n in schema.names}
+    return complete or [default]
+
+
+def _check_on_codes(estimator: Any, on_matrix: Any, schema: FeatureSchema, probe: Any) -> None:
+    """Refuse to score ``on_matrix`` (the pipeline after its ``codes`` step) unless it answers
+    the validated matrix as the whole pipeline answers the DataFrame of categories."""
+    from modelyard.inference.compiling import NotCompilableError
+
+    method = "predict_proba" if hasattr(estimator, "predict_proba") else "predict"
+    whole = np.asarray(getattr(estimator, method)(schema.frame(probe)))
+    part = np.asarray(getattr(on_matrix, method)(probe))
+    if whole.shape != part.shape or not np.array_equal(whole, part):
+        raise NotCompilableError("the pipeline after its codes step answers differently")
+
+
 def _meta(
     schema: FeatureSchema,
     classes: Sequence[Any],
     flavor: str,
-    example: list[dict[str, float]],
+    example: list[dict[str, Any]],
     *,
     compiled: Compiled | None,
     not_compiled: str | None,
@@ -393,13 +457,13 @@ def _meta(
     }
 
 
-def _json_example(example: list[dict[str, float]], schema: FeatureSchema) -> list[dict[str, Any]]:
+def _json_example(example: list[dict[str, Any]], schema: FeatureSchema) -> list[dict[str, Any]]:
     """The example's rows as JSON takes them and the schema validates them: a missing value
     (NaN) of a nullable feature as null; a row with any other non-finite value left out."""
     rows = []
     for row in example:
         plain = {k: None if k in schema.nullable and np.isnan(v) else v for k, v in row.items()}
-        if all(v is None or np.isfinite(v) for v in plain.values()):
+        if all(v is None or isinstance(v, str) or np.isfinite(v) for v in plain.values()):
             rows.append(plain)
     return rows
 

@@ -1,11 +1,13 @@
-"""The tabular input kind: named numeric features, and the one validator of their rules.
+"""The tabular input kind: named features, and the one validator of their rules.
 
 A :class:`FeatureSchema` is compiled once (from the training frame, a logged model's
 signature or ``meta.json``). Protocols decode their layouts into one of :data:`TabularInput`
 — one :class:`Record`, :class:`Records` keyed by feature, positional :class:`Rows`, named
 :class:`Columns` — and :meth:`FeatureSchema.validate` turns it into the float64 matrix the
 model takes. The rules, the same for every layout: every feature present, no unknown one,
-each value a JSON number (not a boolean), finite and within float64's range. None (a JSON
+each value a JSON number (not a boolean), finite and within float64's range. A categorical
+feature (one the schema gives ``categories``) takes one of its categories as a string instead,
+and the matrix holds the category's position in that list (its code). None (a JSON
 null, an empty CSV cell) is a missing value: it becomes NaN for a feature the schema marks
 ``nullable`` (the model imputes it or handles it natively), and is refused for any other
 feature. Every failure is a
@@ -19,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 
 TABULAR = "tabular"
 _NUMERIC_SPEC_TYPES = {"double", "float", "long", "integer"}
+# Most categories a categorical feature may have: more is an identifier, not a category.
+MAX_CATEGORIES = 1000
+# How many of a feature's categories an error message lists.
+SHOWN_CATEGORIES = 20
 # JSON numbers arrive as exactly these types; anything else (bool, str, None, a subclass)
 # takes the value-by-value path, which names the offending field.
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -79,14 +85,17 @@ TabularInput = Record | Records | Rows | Columns
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """Ordered numeric feature names; the model sees them as float64 columns in this order.
+    """Ordered feature names; the model sees them as float64 columns in this order.
 
     ``nullable`` names the features that may be missing (None → NaN): those of a model that
-    imputes missing values or handles them natively. Every other feature must have a number.
+    imputes missing values or handles them natively. Every other feature must have a value.
+    ``categories`` gives each categorical feature its categories (strings, in code order): such
+    a feature takes one of them, and its column holds the category's code (its position).
     """
 
     names: tuple[str, ...]
     nullable: frozenset[str] = frozenset()
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     kind: ClassVar[str] = TABULAR
     blocking: ClassVar[bool] = False  # validating rows takes microseconds: stay on the loop
 
@@ -99,13 +108,22 @@ class FeatureSchema:
         unknown = sorted(nullable.difference(self.names))
         if unknown:
             raise ValueError(f"nullable features {unknown} are not among {list(self.names)}")
+        categories = _checked_categories(self.categories, self.names)
+        if nullable & categories.keys():
+            raise ValueError(
+                f"categorical features {sorted(nullable & categories.keys())} cannot be nullable"
+            )
         object.__setattr__(self, "nullable", nullable)
+        object.__setattr__(self, "categories", categories)
         object.__setattr__(self, "_index", {n: i for i, n in enumerate(self.names)})
         # Where values may be missing: None (no schema work on the hot paths) when nowhere,
         # else one flag per feature; and the value converter of the value-by-value paths.
         allowed = np.array([n in nullable for n in self.names]) if nullable else None
         object.__setattr__(self, "_allowed", allowed)
-        object.__setattr__(self, "_convert", _nullable_number(nullable) if nullable else to_number)
+        convert = _nullable_number(nullable) if nullable else to_number
+        if categories:
+            convert = _categorical(categories, convert)
+        object.__setattr__(self, "_convert", convert)
         getter = itemgetter(*self.names)
         pick: Callable[[Any], tuple[Any, ...]] = (
             (lambda row: (getter(row),)) if len(self.names) == 1 else getter
@@ -116,54 +134,121 @@ class FeatureSchema:
     def index(self) -> dict[str, int]:
         return self._index  # type: ignore[attr-defined,no-any-return]
 
+    @property
+    def categorical(self) -> bool:
+        """Whether any feature is categorical."""
+        return bool(self.categories)
+
     def allowing_missing(self, names: Iterable[str] | None = None) -> FeatureSchema:
-        """This schema with ``names`` (default: every feature) nullable as well."""
-        added = self.names if names is None else names
-        return FeatureSchema(self.names, self.nullable.union(added))
+        """This schema with ``names`` (default: every numeric feature) nullable as well."""
+        added = [n for n in self.names if n not in self.categories] if names is None else names
+        return FeatureSchema(self.names, self.nullable.union(added), self.categories)
+
+    def with_categories(self, categories: Mapping[str, Sequence[str]]) -> FeatureSchema:
+        """This schema with ``categories`` for (some of) its features."""
+        merged = {**self.categories, **{n: tuple(v) for n, v in categories.items()}}
+        return FeatureSchema(self.names, self.nullable.difference(merged), merged)
 
     @classmethod
-    def from_signature(cls, signature: Any) -> FeatureSchema:
-        """Compile from an MLflow model signature whose inputs are named numeric columns; a
-        column spec with ``required=False`` is a nullable feature."""
+    def from_signature(
+        cls, signature: Any, categories: Mapping[str, Sequence[str]] | None = None
+    ) -> FeatureSchema:
+        """Compile from an MLflow model signature whose inputs are named columns: numbers, or
+        strings (categorical features, whose ``categories`` the model itself tells: the
+        signature does not); a column spec with ``required=False`` is a nullable feature."""
         inputs = getattr(signature, "inputs", None)
         if inputs is None:
             raise ValueError("the model was logged without an input signature")
+        known = dict(categories or {})
         names: list[str] = []
         optional: set[str] = set()
+        strings: dict[str, tuple[str, ...]] = {}
         for spec in inputs.inputs:
             kind = str(getattr(spec, "type", "")).lower().split(".")[-1]
             name = getattr(spec, "name", None)
             if not name:
                 raise ValueError("the model's input signature has unnamed columns")
-            if kind not in _NUMERIC_SPEC_TYPES:
-                raise ValueError(f"feature {name!r} has type {kind!r}; only numbers are supported")
-            names.append(str(name))
-            if getattr(spec, "required", True) is False:
-                optional.add(str(name))
-        return cls(tuple(names), frozenset(optional))
+            name = str(name)
+            if kind == "string":
+                if name not in known:
+                    raise ValueError(
+                        f"feature {name!r} is a string column whose categories the model does "
+                        "not tell (only a one-hot or ordinal encoder's categories are read)"
+                    )
+                strings[name] = tuple(known[name])
+            elif kind not in _NUMERIC_SPEC_TYPES:
+                raise ValueError(
+                    f"feature {name!r} has type {kind!r}; only numbers and strings are supported"
+                )
+            elif getattr(spec, "required", True) is False:
+                optional.add(name)
+            names.append(name)
+        return cls(tuple(names), frozenset(optional), strings)
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> FeatureSchema:
-        """The schema :meth:`meta` wrote (an older one without ``nullable``: none is)."""
+        """The schema :meth:`meta` wrote (an older one without ``nullable`` or
+        ``categories``: no feature is)."""
         nullable = frozenset(str(n) for n in meta.get("nullable") or ())
-        return cls(tuple(str(n) for n in meta["features"]), nullable)
+        categories = {
+            str(n): tuple(str(c) for c in values)
+            for n, values in (meta.get("categories") or {}).items()
+        }
+        return cls(tuple(str(n) for n in meta["features"]), nullable, categories)
 
     def meta(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"input_kind": TABULAR, "features": list(self.names)}
         if self.nullable:
             doc["nullable"] = [n for n in self.names if n in self.nullable]
+        if self.categories:
+            doc["categories"] = {n: list(self.categories[n]) for n in self.categorical_names}
         return doc
+
+    @property
+    def categorical_names(self) -> list[str]:
+        """The categorical features, in the schema's order."""
+        return [n for n in self.names if n in self.categories]
 
     def describe(self) -> dict[str, Any]:
         """JSON Schema of one record, used in service info and OpenAPI examples."""
         number: dict[str, Any] = {"type": "number"}
         nullable: dict[str, Any] = {"type": ["number", "null"]}
+
+        def spec(name: str) -> dict[str, Any]:
+            if name in self.categories:
+                return {"type": "string", "enum": list(self.categories[name])}
+            return nullable if name in self.nullable else number
+
         return {
             "type": "object",
             "required": list(self.names),
-            "properties": {n: nullable if n in self.nullable else number for n in self.names},
+            "properties": {n: spec(n) for n in self.names},
             "additionalProperties": False,
         }
+
+    def category_codes(self, name: str, values: Iterable[Any]) -> np.ndarray:
+        """The codes of a categorical feature's ``values`` (NaN for one not among its
+        categories): the scale its profile and drift are measured on."""
+        codes = {c: float(i) for i, c in enumerate(self.categories[name])}
+        texts = (category_text(v) for v in values)
+        return np.fromiter(
+            (math.nan if t is None else codes.get(t, math.nan) for t in texts), dtype=np.float64
+        )
+
+    def frame(self, matrix: np.ndarray) -> pd.DataFrame:
+        """The validated ``matrix`` as the DataFrame a model fitted on named columns takes:
+        numeric features as float64 columns, categorical ones as their categories (strings)."""
+        import pandas as pd
+
+        columns: dict[str, Any] = {}
+        for j, name in enumerate(self.names):
+            values = matrix[:, j]
+            if name in self.categories:
+                vocabulary = np.asarray(self.categories[name], dtype=object)
+                columns[name] = vocabulary[values.astype(np.intp)]
+            else:
+                columns[name] = values
+        return pd.DataFrame(columns)
 
     # --- the validator ---------------------------------------------------------------------
     def validate(self, inputs: TabularInput, limit: int) -> np.ndarray:
@@ -241,6 +326,9 @@ class FeatureSchema:
         matrix = np.empty((len(frame), len(self.names)), dtype=np.float64)
         for j, name in enumerate(self.names):
             column = frame[name]
+            if name in self.categories:
+                matrix[:, j] = self._frame_codes(column, name)
+                continue
             if column.dtype.kind not in "fiu":
                 try:
                     column = column.astype(np.float64)
@@ -254,6 +342,22 @@ class FeatureSchema:
             row, col = (int(v) for v in np.argwhere(bad)[0])
             raise FeatureError("expected a finite number", field=self.names[col], row=row)
         return matrix
+
+    def _frame_codes(self, column: pd.Series, name: str) -> np.ndarray:
+        import pandas as pd
+
+        vocabulary = self.categories[name]
+        strings = column.astype(object).where(column.notna(), None)
+        if column.dtype.kind in "biuf":  # numbers naming categories
+            strings = strings.map(category_text)
+        codes = pd.Categorical(strings, categories=list(vocabulary)).codes
+        if (codes < 0).any():
+            row = int(np.flatnonzero(codes < 0)[0])
+            raise self._category_error(name, strings.iloc[row], row)
+        return codes.astype(np.float64)
+
+    def _category_error(self, name: str, value: Any, row: int | None) -> FeatureError:
+        return category_error(name, self.categories[name], value, row)
 
     # --- one layout each -------------------------------------------------------------------
     def _records(self, inputs: Records, limit: int) -> np.ndarray:
@@ -463,6 +567,77 @@ def to_number(value: Any, name: str, row: int | None) -> float:
     if not math.isfinite(number):
         raise FeatureError("expected a finite number", field=name, row=row)
     return number
+
+
+def category_error(
+    name: str, categories: Sequence[str], value: Any, row: int | None
+) -> FeatureError:
+    """The error for a value of a categorical feature that is not one of its categories."""
+    shown = list(categories[:SHOWN_CATEGORIES])
+    more = f" and {len(categories) - len(shown)} more" if len(categories) > len(shown) else ""
+    text = category_text(value)
+    if value is None:
+        got = "the value is missing"
+    elif text is not None:
+        got = f"unknown category {text[:80]!r}"
+    else:
+        got = f"expected a string, got {_kind(value)}"
+    return FeatureError(f"{got}; expected one of {shown}{more}", field=name, row=row)
+
+
+def _checked_categories(
+    categories: Mapping[str, Sequence[str]], names: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    checked: dict[str, tuple[str, ...]] = {}
+    for name, values in categories.items():
+        if name not in names:
+            raise ValueError(f"categorical feature {name!r} is not among {list(names)}")
+        vocabulary = tuple(values)
+        if not vocabulary or not all(type(v) is str for v in vocabulary):
+            raise ValueError(f"categorical feature {name!r} needs a list of string categories")
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError(f"categorical feature {name!r} has a category twice")
+        if len(vocabulary) > MAX_CATEGORIES:
+            raise ValueError(
+                f"categorical feature {name!r} has {len(vocabulary)} categories; "
+                f"at most {MAX_CATEGORIES} are supported"
+            )
+        checked[name] = vocabulary
+    return checked
+
+
+def _categorical(
+    categories: Mapping[str, tuple[str, ...]],
+    number: Callable[[Any, str, int | None], float],
+) -> Callable[[Any, str, int | None], float]:
+    """A value converter that takes a categorical feature's category as its code, and
+    leaves every other feature to ``number``."""
+    codes = {name: {c: float(i) for i, c in enumerate(v)} for name, v in categories.items()}
+
+    def convert(value: Any, name: str, row: int | None) -> float:
+        table = codes.get(name)
+        if table is None:
+            return number(value, name, row)
+        text = value if type(value) is str else category_text(value)
+        code = None if text is None else table.get(text)
+        if code is None:
+            raise category_error(name, categories[name], value, row)
+        return code
+
+    return convert
+
+
+def category_text(value: Any) -> str | None:
+    """A value as the category it names: text as it is, and a number as the text of a
+    category that is a number (a code such as ``7`` or ``2.5``, as CSV readers and JSON
+    clients give them), an integral one without its ``.0``. None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and math.isfinite(value):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return None
 
 
 def _nullable_number(nullable: frozenset[str]) -> Callable[[Any, str, int | None], float]:

@@ -81,7 +81,10 @@ def training_holdout(settings: Settings) -> Replay:
     target = str(data["target"])
     _, test = nodes.split_dataset(clean, target, split)
     rows = tuple(  # a missing value (NaN, for a model that takes them) is sent as null
-        {name: _json_value(float(value)) for name, value in zip(features, values, strict=True)}
+        {
+            name: value if isinstance(value, str) else _json_value(float(value))
+            for name, value in zip(features, values, strict=True)
+        }
         for values in test[features].itertuples(index=False)
     )
     source = str(data.get("source", "iris"))

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -335,9 +336,7 @@ class Worker:
                 )
             if len(rows) < needed:
                 continue  # too few rows yet for PSI to tell drift from chance
-            values = np.asarray(
-                [r[name] for r in rows if isinstance(r.get(name), int | float)], dtype=np.float64
-            )
+            values = _drift_values(model, name, rows)
             if len(values) >= needed:
                 drifts.append(drift(feature, values, threshold))
         if not drifts:
@@ -377,3 +376,16 @@ class Worker:
             store.beat(self.engine, self.heartbeat, stopped=True)
         except Exception as exc:
             log.warning("could not record the worker's stop: %s", exc)
+
+
+def _drift_values(model: LoadedModel, name: str, rows: list[dict[str, Any]]) -> np.ndarray:
+    """A feature's recent values on its profile's scale: numbers as they are, a categorical
+    feature's categories as their codes (values that are neither are left out)."""
+    schema = model.tabular
+    if name in schema.categories:
+        codes = schema.category_codes(name, (r.get(name) for r in rows))
+        known: np.ndarray = codes[np.isfinite(codes)]
+        return known
+    return np.asarray(
+        [r[name] for r in rows if isinstance(r.get(name), int | float)], dtype=np.float64
+    )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from modelyard.errors import ConfigError, ModelyardError
+from modelyard.inputs.tabular import MAX_CATEGORIES, category_text
 
 IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 IRIS_TARGET = "species"
@@ -71,11 +72,55 @@ def feature_columns(frame: pd.DataFrame, target: str, features: Sequence[str] | 
     return [str(c) for c in frame.columns if str(c) != target]
 
 
+def categorical_columns(
+    frame: pd.DataFrame, features: Sequence[str], declared: Sequence[str] | None
+) -> list[str]:
+    """The categorical features: those ``data.categorical`` names, and every feature whose
+    values are all text that is not a number (a column mixing numbers and text is refused by
+    :func:`check_schema`, pointing at ``data.categorical``)."""
+    named = [declared] if isinstance(declared, str) else [str(n) for n in declared or ()]
+    unknown = [n for n in named if n not in features]
+    if unknown:
+        raise ConfigError(f"data.categorical: {unknown} are not among the features {features}")
+    found = list(named)
+    for name in features:
+        if name in found or name not in frame.columns:
+            continue
+        column = frame[name]
+        if column.dtype.kind in "biufc":
+            continue
+        present = column.dropna()
+        if len(present) and pd.to_numeric(present, errors="coerce").isna().all():
+            found.append(name)
+    return [n for n in features if n in found]
+
+
+def categories_of(column: pd.Series, name: str) -> pd.Categorical:
+    """A categorical column's values as strings over its sorted categories; a missing value
+    is refused (a categorical feature has none: give it a category of its own), and so are
+    more categories than a model can one-hot encode."""
+    _check_missing(column, name, "give missing values a category of their own, e.g. 'unknown'")
+    strings = column.map(lambda v: str(v) if (text := category_text(v)) is None else text)
+    categories = sorted(strings.unique())
+    if len(categories) > MAX_CATEGORIES:
+        raise DataValidationError(
+            f"{len(categories)} distinct values; a categorical feature takes at most "
+            f"{MAX_CATEGORIES} (an identifier is no feature: leave it out with data.features)",
+            column=name,
+        )
+    return pd.Categorical(strings, categories=categories)
+
+
 def check_schema(
-    frame: pd.DataFrame, target: str, features: Sequence[str], allow_missing: bool = False
+    frame: pd.DataFrame,
+    target: str,
+    features: Sequence[str],
+    allow_missing: bool = False,
+    categorical: Sequence[str] = (),
 ) -> None:
-    """Target and feature columns present, features numeric and finite, no missing values
-    (with ``allow_missing``, missing feature values are accepted; a label is still needed)."""
+    """Target and feature columns present, features numeric and finite (but for the
+    ``categorical`` ones), no missing values (with ``allow_missing``, missing numeric feature
+    values are accepted; a label is still needed)."""
     if frame.empty:
         raise DataValidationError("the data set has no rows")
     columns = [str(c) for c in frame.columns]
@@ -87,13 +132,14 @@ def check_schema(
             raise DataValidationError(f"column not found; the data has {columns}", column=name)
     if not features:
         raise DataValidationError("no feature columns besides the target")
-    for name in features:
+    numeric = [n for n in features if n not in categorical]
+    for name in numeric:
         if allow_missing:
             _check_not_all_missing(frame[name], name)
         else:
             _check_missing(frame[name], name, MISSING_HINT)
     _check_missing(frame[target], target)
-    for name in features:
+    for name in numeric:
         _check_numeric(frame[name], name)
 
 
@@ -120,7 +166,9 @@ def _check_numeric(column: pd.Series, name: str) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataValidationError(
-            f"expected numbers, found {column.iloc[row]!r} (row {row})", column=name
+            f"expected numbers, found {column.iloc[row]!r} (row {row}); a column of categories "
+            "is named under data.categorical",
+            column=name,
         )
     infinite = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
     if infinite.any():

@@ -14,6 +14,7 @@ import numpy as np
 
 from modelyard.errors import ConfigError, MissingExtraError
 from modelyard.extras import lacking
+from modelyard.inputs.tabular import FeatureSchema
 
 
 def _logistic_regression(**params: Any) -> Any:
@@ -82,10 +83,20 @@ _TRUSTED_TYPES = ("collections.OrderedDict",)
 
 
 def build_pipeline(
-    name: str, hyperparameters: Mapping[str, Any], scale: bool = True, impute: str | None = None
+    name: str,
+    hyperparameters: Mapping[str, Any],
+    scale: bool = True,
+    impute: str | None = None,
+    schema: FeatureSchema | None = None,
 ) -> Any:
     """An unfitted sklearn Pipeline: optional SimpleImputer (``impute``: its strategy) and
-    StandardScaler, in that order, then the named estimator."""
+    StandardScaler, in that order, then the named estimator.
+
+    With categorical features (``schema.categories``) the pipeline takes a DataFrame of the
+    features by name (categories as strings) and starts with two steps (see
+    :func:`categorical_steps`): the categories become their codes, then one-hot columns,
+    beside the numeric features through the imputer and scaler.
+    """
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -108,8 +119,55 @@ def build_pipeline(
         steps.append(("imputer", SimpleImputer(strategy=impute)))
     if scale:
         steps.append(("scaler", StandardScaler()))
+    if schema is not None and schema.categorical:
+        numeric = Pipeline(steps) if steps else "passthrough"
+        return Pipeline([*categorical_steps(schema, numeric), ("estimator", estimator)])
     steps.append(("estimator", estimator))
     return Pipeline(steps)
+
+
+# The names of the two steps :func:`categorical_steps` makes.
+CODES_STEP = "codes"
+ENCODE_STEP = "encode"
+
+
+def categorical_steps(schema: FeatureSchema, numeric: Any) -> list[tuple[str, Any]]:
+    """The steps in front of an estimator for features some of which are categorical.
+
+    ``codes`` takes the DataFrame of the features by name and gives the matrix serving's
+    validator gives (:meth:`FeatureSchema.validate`): the features in the schema's order,
+    each category as its code (an OrdinalEncoder over the schema's categories). ``encode``
+    one-hot encodes the code columns and passes the numeric ones through ``numeric`` (the
+    imputer and scaler, or ``"passthrough"``). A server that validated a request has that
+    matrix already: it scores the pipeline from ``encode`` on, compiled to ONNX.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    per_feature = [
+        (
+            name,
+            OrdinalEncoder(categories=[list(schema.categories[name])], dtype=np.float64)
+            if name in schema.categories
+            else "passthrough",
+            [name],
+        )
+        for name in schema.names
+    ]
+    codes = ColumnTransformer(per_feature, verbose_feature_names_out=False)
+    positions = [i for i, n in enumerate(schema.names) if n in schema.categories]
+    others = [i for i, n in enumerate(schema.names) if n not in schema.categories]
+    onehot = OneHotEncoder(
+        categories=[
+            np.arange(len(schema.categories[schema.names[i]]), dtype=np.float64) for i in positions
+        ],
+        handle_unknown="ignore",
+        sparse_output=False,
+    )
+    parts: list[tuple[str, Any, list[int]]] = [("categorical", onehot, positions)]
+    if others:
+        parts.append(("numeric", numeric, others))
+    return [(CODES_STEP, codes), (ENCODE_STEP, ColumnTransformer(parts))]
 
 
 class EncodedLabels:

@@ -66,10 +66,20 @@ def validate_dataset(
     if not target:
         raise ConfigError("data.target: name the label column")
     features = data_mod.feature_columns(raw, target, data.get("features"))
-    data_mod.check_schema(raw, target, features, allow_missing=handles_missing(model or {}))
+    categorical = data_mod.categorical_columns(raw, features, data.get("categorical"))
+    data_mod.check_schema(
+        raw, target, features, allow_missing=handles_missing(model or {}), categorical=categorical
+    )
     labels = raw[target].astype(str)
     data_mod.check_labels(labels, target, data.get("labels"))
-    clean = pd.DataFrame({name: pd.to_numeric(raw[name]).astype(np.float64) for name in features})
+    clean = pd.DataFrame(
+        {
+            name: data_mod.categories_of(raw[name], name)
+            if name in categorical
+            else pd.to_numeric(raw[name]).astype(np.float64)
+            for name in features
+        }
+    )
     clean[target] = labels.to_numpy()
     return clean.reset_index(drop=True), features
 
@@ -101,17 +111,33 @@ def split_dataset(
 
 
 # --- model ----------------------------------------------------------------------------------
-def feature_schema(features: list[str], model: Mapping[str, Any] | None) -> FeatureSchema:
-    """The features the trained model takes: every one nullable when it handles missing
-    values (:func:`handles_missing`), none otherwise."""
-    schema = FeatureSchema(tuple(features))
+def feature_schema(
+    features: list[str], model: Mapping[str, Any] | None, frame: pd.DataFrame | None = None
+) -> FeatureSchema:
+    """The features the trained model takes: the categorical ones (the validated ``frame``'s
+    categorical columns) with their categories, and every numeric one nullable when the model
+    handles missing values (:func:`handles_missing`), none otherwise."""
+    categories = {
+        name: tuple(str(c) for c in frame[name].cat.categories)
+        for name in features
+        if frame is not None and isinstance(frame[name].dtype, pd.CategoricalDtype)
+    }
+    schema = FeatureSchema(tuple(features), categories=categories)
     return schema.allowing_missing() if handles_missing(model or {}) else schema
 
 
 def _matrix(
     frame: pd.DataFrame, features: list[str], model: Mapping[str, Any] | None
 ) -> np.ndarray:
-    return feature_schema(features, model).frame_to_matrix(frame)
+    return feature_schema(features, model, frame).frame_to_matrix(frame)
+
+
+def model_input(frame: pd.DataFrame, features: list[str], model: Mapping[str, Any] | None) -> Any:
+    """What the fitted pipeline takes for ``frame``'s rows, made as serving makes it: the
+    validated matrix, or (with categorical features) the DataFrame of its categories."""
+    schema = feature_schema(features, model, frame)
+    matrix = schema.frame_to_matrix(frame)
+    return schema.frame(matrix) if schema.categorical else matrix
 
 
 def estimator_settings(model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -133,9 +159,10 @@ def fit_model(
         hyperparameters,
         scale=bool(model.get("scale", True)),
         impute=None if impute is None else str(impute),
+        schema=feature_schema(features, model, train),
     )
     try:
-        pipeline.fit(_matrix(train, features, model), train[target].to_numpy())
+        pipeline.fit(model_input(train, features, model), train[target].to_numpy())
     except ValueError as exc:
         raise ConfigError(f"model.hyperparameters.{name}: {exc}") from exc
     log.info("fitted %s on %d rows, %d features", name, len(train), len(features))
@@ -153,7 +180,7 @@ def evaluate_model(
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
     truth = test[target].to_numpy()
-    predicted = model.predict(_matrix(test, features, model_params))
+    predicted = model.predict(model_input(test, features, model_params))
     labels = [str(label) for label in model.classes_]
     metrics = {
         "accuracy": float(accuracy_score(truth, predicted)),
@@ -199,8 +226,10 @@ def plot_confusion_matrix(confusion: Mapping[str, Any]) -> bytes:
 
 
 def profile_training_data(train: pd.DataFrame, features: list[str], target: str) -> dict[str, Any]:
-    """Per-feature statistics of the training split (the drift reference)."""
-    return compute_profile(train, features, target)
+    """Per-feature statistics of the training split (the drift reference); a categorical
+    feature's on its codes, one bin per category."""
+    schema = feature_schema(features, None, train)
+    return compute_profile(train, features, target, schema.categories)
 
 
 # --- where to register ----------------------------------------------------------------------
@@ -267,8 +296,7 @@ def log_training_run(
         experiment=experiment or tracking.model_name,
         model=model,
         matrix_example=_complete_rows(_matrix(train, features, model_params)),
-        features=features,
-        nullable=feature_schema(features, model_params).nullable,
+        schema=feature_schema(features, model_params, train),
         params=run_params(data, split, model_params, train, test),
         metrics=metrics,
         confusion_png=confusion_png,

@@ -27,6 +27,7 @@ from modelyard.registry import CHALLENGER, Registry
 
 if TYPE_CHECKING:
     from modelyard.config import Settings
+    from modelyard.inputs.tabular import FeatureSchema
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +105,28 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
         )
 
 
-def model_signature(features: Sequence[str], nullable: Collection[str] = ()) -> Any:
-    """Named double input columns (what serving compiles its FeatureSchema from) → a label.
+def model_signature(
+    features: Sequence[str], nullable: Collection[str] = (), categorical: Collection[str] = ()
+) -> Any:
+    """Named input columns (what serving compiles its FeatureSchema from) → a label.
 
-    A ``nullable`` feature (the model imputes it or handles it natively) is an optional
-    column (``required=False``): MLflow and other tools then take a missing value for it.
+    Numeric features are double columns, ``categorical`` ones string columns. A ``nullable``
+    feature (the model imputes it or handles it natively) is an optional column
+    (``required=False``): MLflow and other tools then take a missing value for it.
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
     return ModelSignature(
         inputs=Schema(
-            [ColSpec("double", name, required=name not in nullable) for name in features]
+            [
+                ColSpec(
+                    "string" if name in categorical else "double",
+                    name,
+                    required=name not in nullable,
+                )
+                for name in features
+            ]
         ),
         outputs=Schema([ColSpec("string")]),
     )
@@ -203,8 +214,7 @@ def log_run(
     experiment: str,
     model: Any,
     matrix_example: np.ndarray,
-    features: Sequence[str],
-    nullable: Collection[str] = (),
+    schema: FeatureSchema,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     confusion_png: bytes,
@@ -214,9 +224,8 @@ def log_run(
     """One MLflow run: params, metrics, the confusion plot, the profile and the model."""
     import mlflow
     import mlflow.sklearn
-    import pandas as pd
 
-    example = pd.DataFrame(matrix_example[:INPUT_EXAMPLE_ROWS], columns=list(features))
+    example = schema.frame(matrix_example[:INPUT_EXAMPLE_ROWS])
     with training_run(target, experiment) as record:
         mlflow.log_params({k: param_value(v) for k, v in params.items()})
         mlflow.log_metrics(dict(metrics))
@@ -232,15 +241,18 @@ def log_run(
             info = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT,
-                signature=model_signature(features, nullable),
+                signature=model_signature(schema.names, schema.nullable, schema.categories),
                 input_example=example,
                 skops_trusted_types=list(trusted_types) or None,
                 # the model needs scikit-learn and skops (and its boosting library), not the
                 # whole training project
                 pip_requirements=model_requirements(model),
             )
-        rows = [{str(k): float(v) for k, v in r.items()} for r in example.to_dict("records")]
-        compiled = _log_prepared(info.model_id, model, matrix_example, rows, nullable)
+        rows = [
+            {str(k): v if isinstance(v, str) else float(v) for k, v in r.items()}
+            for r in example.to_dict("records")
+        ]
+        compiled = _log_prepared(info.model_id, model, matrix_example, rows, schema)
         mlflow.set_tag("modelyard.runtime", "onnxruntime" if compiled else "sklearn")
         record.model_uri = str(info.model_uri)
     return record.logged()
@@ -277,8 +289,8 @@ def _log_prepared(
     model_id: str,
     model: Any,
     matrix_example: np.ndarray,
-    example: list[dict[str, float]],
-    nullable: Collection[str],
+    example: list[dict[str, Any]],
+    schema: FeatureSchema,
 ) -> bool:
     """Add the serving runtime's prepared folder (ONNX graph, ``meta.json``) to the model.
 
@@ -289,11 +301,10 @@ def _log_prepared(
     from mlflow import MlflowClient
 
     from modelyard.inference.prepare import PREPARED_DIR, sklearn_prepared, write_prepared
-    from modelyard.inputs.tabular import FeatureSchema
 
     meta, onnx_bytes = sklearn_prepared(
         copy.deepcopy(model),
-        FeatureSchema(tuple(example[0]), frozenset(nullable)),
+        schema,
         example,
         probe_around=matrix_example[:PROBE_AROUND_ROWS],
     )

@@ -131,12 +131,15 @@ def _tensor(
     return name, shape, datatype, flat
 
 
-def tensor_inputs(names: tuple[str, ...], inputs: Any) -> TabularInput:
+def tensor_inputs(names: tuple[str, ...], inputs: Any, strings: bool = False) -> TabularInput:
     """The layout V2 ``inputs`` hold for features ``names``: one [rows, features] tensor
-    (positional rows), or one [rows] or [rows, 1] tensor per feature (columns)."""
+    (positional rows), or one [rows] or [rows, 1] tensor per feature (columns). With
+    ``strings`` (a model with categorical features) a tensor may be BYTES: its elements are
+    the categories, as UTF-8 text."""
     if not isinstance(inputs, list) or not inputs:
         raise bad("'inputs' must be a non-empty list of tensors")
-    tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
+    allowed = NUMERIC_TYPES | {BYTES} if strings else NUMERIC_TYPES
+    tensors = [_text(_tensor(t, i, allowed)) for i, t in enumerate(inputs)]
     width = len(names)
     if len(tensors) == 1 and not (width == 1 and tensors[0][0] == names[0]):
         name, shape, _, flat = tensors[0]
@@ -157,6 +160,20 @@ def tensor_inputs(names: tuple[str, ...], inputs: Any) -> TabularInput:
             raise bad(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
         rows = shape[0]
     return Columns(columns, "inputs", noun="input tensor")
+
+
+def _text(
+    tensor: tuple[str, list[int], str, list[Any]],
+) -> tuple[str, list[int], str, list[Any]]:
+    """A BYTES tensor's elements as text (the binary extension gives them as bytes)."""
+    name, shape, datatype, flat = tensor
+    if datatype != BYTES:
+        return tensor
+    try:
+        text = [bytes(v).decode("utf-8") if not isinstance(v, str) else v for v in flat]
+    except (TypeError, ValueError) as exc:
+        raise bad(f"input {name!r}: BYTES elements must be UTF-8 text") from exc
+    return name, shape, datatype, text
 
 
 # --- outputs -----------------------------------------------------------------------------
@@ -234,7 +251,10 @@ def metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
     classes = [str(c) for c in model.classes]
     schema = model.schema
     inputs = (
-        [{"name": n, "datatype": "FP64", "shape": [-1]} for n in schema.names]
+        [
+            {"name": n, "datatype": BYTES if n in schema.categories else "FP64", "shape": [-1]}
+            for n in schema.names
+        ]
         if isinstance(schema, FeatureSchema)
         else [{"name": IMAGE_INPUT, "datatype": BYTES, "shape": [-1]}]
     )
@@ -265,6 +285,8 @@ def decode(payload: Any, kind: InputKind[Any]) -> tuple[TabularInput | Images, W
     wanted = requested_outputs(payload)
     inputs = payload.get("inputs")
     if isinstance(kind, FeatureSchema):
+        if kind.categorical:  # BYTES tensors are its categories
+            return tensor_inputs(kind.names, inputs, strings=True), wanted
         try:
             found = image_inputs(inputs)
         except ApiError:  # not a well-formed image tensor: refused as a bad tabular tensor
