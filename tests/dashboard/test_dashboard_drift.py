@@ -61,3 +61,20 @@ def test_the_panel_says_nothing_when_an_alert_or_no_excess_explains_itself() -> 
     calm = history([0.2, 0.1, 0.2, 0.12], [0.32] * 4, [False] * 4)
     assert views.drift_below_noise(calm, 0.25) is None
     assert views.drift_below_noise(UNSHIFTED.iloc[:0], 0.25) is None
+
+
+def test_a_categorical_feature_is_compared_category_by_category() -> None:
+    from modelyard.dashboard.profiles import feature_bins
+    from modelyard.profile import categorical_profile
+
+    codes = pd.Series([0, 0, 1, 2, 2, 2], dtype="float64").to_numpy()
+    bins = feature_bins({"features": {"zone": categorical_profile(codes, ["1", "10", "east"])}})
+    zone = bins["zone"]
+    assert zone.categories == ["1", "10", "east"]
+    # stored values as the API took them: text, numbers naming a category, anything else
+    recent = zone.scale(["east", 10, "1", "nowhere", None, 1.0])
+    assert recent == [2.0, 1.0, 0.0, 0.0]
+    fig = figures.distribution("zone", recent, zone.bin_edges, zone.bin_counts, zone.categories)
+    assert list(fig.data[0].x) == ["1", "10", "east"]
+    assert list(fig.data[1].y) == [0.5, 0.25, 0.25]
+    assert fig.layout.xaxis.title.text == "zone (categories)"

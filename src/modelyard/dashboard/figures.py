@@ -239,8 +239,10 @@ def distribution(
     recent: Sequence[float],
     bin_edges: Sequence[float] | None,
     bin_counts: Sequence[float] | None,
+    categories: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Share of rows per training bin: training profile against the recent window."""
+    """Share of rows per training bin: training profile against the recent window (a
+    categorical feature's ``recent`` values are codes, one bin per category)."""
     if bin_edges is None or bin_counts is None:
         if not recent:
             return empty(f"No values of {feature} yet")
@@ -254,13 +256,15 @@ def distribution(
     open_edges[0], open_edges[-1] = -np.inf, np.inf
     counts, _ = np.histogram(np.asarray(recent, dtype=np.float64), bins=open_edges)
     actual = counts / counts.sum() if counts.sum() > 0 else counts.astype(np.float64)
-    # The training bins are quantiles of unequal width: one bar per bin, labelled by range.
-    names = _bin_names(edges)
+    # The training bins are quantiles of unequal width: one bar per bin, labelled by range
+    # (by category for a categorical feature).
+    names = list(categories) if categories else _bin_names(edges)
     fig = go.Figure()
     fig.add_bar(x=names, y=expected, name="training", marker_color=MUTED, opacity=0.55)
     fig.add_bar(x=names, y=actual, name=f"recent ({len(recent)} rows)", marker_color=ACCENT)
     fig.update_layout(barmode="group", bargap=0.25, hovermode="closest")
-    fig.update_xaxes(title_text=f"{feature} (training bins)", type="category", tickangle=-30)
+    axis = "categories" if categories else "training bins"
+    fig.update_xaxes(title_text=f"{feature} ({axis})", type="category", tickangle=-30)
     fig.update_yaxes(title_text="share of rows", tickformat=".0%")
     return _base(fig)
 

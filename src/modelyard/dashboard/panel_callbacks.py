@@ -131,8 +131,8 @@ def register_drift(app: Dash, state: DashboardState) -> None:
                 history = queries.drift_history(conn, model_name)
                 names = queries.feature_names(conn)
                 feature = chosen if chosen in names else (names[0] if names else None)
-                recent = (
-                    queries.recent_feature_values(conn, feature, settings.drift_window)
+                stored = (
+                    queries.recent_raw_values(conn, feature, settings.drift_window)
                     if feature
                     else []
                 )
@@ -165,6 +165,8 @@ def register_drift(app: Dash, state: DashboardState) -> None:
         version = latest[0]["model_version"] if latest else None
         edges: list[float] | None = None
         counts: list[float] | None = None
+        categories: list[str] | None = None
+        recent = queries.numbers(stored)
         try:
             profile = state.profiles.cached(version) if version is not None else None
             if profile is None:
@@ -175,14 +177,15 @@ def register_drift(app: Dash, state: DashboardState) -> None:
                 profile = state.profiles.for_version(version) if version is not None else {}
             bins = profile.get(feature)
             if bins is not None:
-                edges, counts = bins.bin_edges, bins.bin_counts
+                edges, counts, categories = bins.bin_edges, bins.bin_counts, bins.categories
+                recent = bins.scale(stored)
         except Exception as exc:
             message, tone = explain(exc, "drift")
             notes.append(views.notice(f"Training profile unavailable. {message}", "warn"))
         return (
             notes or None,
             figures.drift(history, settings.drift_threshold),
-            figures.distribution(feature, recent, edges, counts),
+            figures.distribution(feature, recent, edges, counts, categories),
             options,
             feature,
             SHOW,

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelyard.dashboard.queries import numbers
+from modelyard.inputs.tabular import category_text
 from modelyard.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,16 @@ log = logging.getLogger(__name__)
 class FeatureBins:
     bin_edges: list[float]
     bin_counts: list[float]
+    categories: list[str] | None = None  # a categorical feature's, one bin per category
+
+    def scale(self, values: list[Any]) -> list[float]:
+        """Stored values on the bins' scale: numbers, or a category's code (values that
+        are neither are left out)."""
+        if self.categories is None:
+            return numbers(values)
+        codes = {c: float(i) for i, c in enumerate(self.categories)}
+        texts = (category_text(v) for v in values)
+        return [codes[t] for t in texts if t is not None and t in codes]
 
 
 def feature_bins(profile: Mapping[str, Any]) -> dict[str, FeatureBins]:
@@ -34,7 +46,12 @@ def feature_bins(profile: Mapping[str, Any]) -> dict[str, FeatureBins]:
             continue
         edges, counts = doc.get("bin_edges"), doc.get("bin_counts")
         if isinstance(edges, list) and isinstance(counts, list) and len(edges) == len(counts) + 1:
-            out[str(name)] = FeatureBins([float(e) for e in edges], [float(c) for c in counts])
+            categories = doc.get("categories")
+            out[str(name)] = FeatureBins(
+                [float(e) for e in edges],
+                [float(c) for c in counts],
+                [str(c) for c in categories] if isinstance(categories, list) else None,
+            )
     return out
 
 

@@ -233,17 +233,23 @@ def drift_history(conn: Connection, model_name: str, limit: int = 5_000) -> pd.D
     return frame.iloc[::-1].reset_index(drop=True)
 
 
-def recent_feature_values(conn: Connection, feature: str, limit: int) -> list[float]:
-    """Values of ``feature`` in the newest ``limit`` observations that have it as a number."""
+def recent_raw_values(conn: Connection, feature: str, limit: int) -> list[Any]:
+    """Values of ``feature`` (as stored: numbers, text, null) in the newest ``limit``
+    observations that have it."""
     rows = conn.execute(
         select(Observation.features).order_by(Observation.id.desc()).limit(limit)
     ).scalars()
-    values: list[float] = []
-    for features in rows:
-        value = (features or {}).get(feature)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            values.append(float(value))
-    return values
+    return [f[feature] for f in rows if isinstance(f, dict) and feature in f]
+
+
+def numbers(values: list[Any]) -> list[float]:
+    """The values that are numbers (not booleans), as floats."""
+    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def recent_feature_values(conn: Connection, feature: str, limit: int) -> list[float]:
+    """Values of ``feature`` in the newest ``limit`` observations that have it as a number."""
+    return numbers(recent_raw_values(conn, feature, limit))
 
 
 def feature_names(conn: Connection, limit: int = 50) -> list[str]:
