@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         le=1,
         description="Share of failed recent rows above which the worker turns red.",
     )
+    shadow_ref: str = Field(
+        default="challenger",
+        description="Alias or version the worker also scores every observation with (in the "
+        "shadow: stored, compared, never acted on) when it names another version; empty: none.",
+    )
     stream_rate: float = Field(default=5.0, ge=0, description="Rows per second from `stream`.")
     stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
 

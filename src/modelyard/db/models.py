@@ -177,6 +177,26 @@ class QualitySnapshot(Base):
     confusion: Mapped[dict[str, Any]] = mapped_column()  # {true label: {predicted: count}}
 
 
+class ComparisonSnapshot(Base):
+    """Champion against challenger on the labelled rows both scored (the shadow)."""
+
+    __tablename__ = "comparison_snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    champion_version: Mapped[str] = mapped_column(String(50))
+    challenger_version: Mapped[str] = mapped_column(String(50))
+    window: Mapped[int] = mapped_column(Integer)  # the configured window (rows)
+    labelled_rows: Mapped[int] = mapped_column(Integer)  # labelled rows both versions scored
+    champion_accuracy: Mapped[float | None] = mapped_column(Float)
+    challenger_accuracy: Mapped[float | None] = mapped_column(Float)
+    agreement: Mapped[float | None] = mapped_column(Float)  # share answered alike
+    challenger_wins: Mapped[int] = mapped_column(Integer)  # right where the champion is wrong
+    champion_wins: Mapped[int] = mapped_column(Integer)  # right where the challenger is wrong
+    p_value: Mapped[float | None] = mapped_column(Float)  # McNemar's exact test
+
+
 class DriftSnapshot(Base):
     __tablename__ = "drift_snapshots"
 

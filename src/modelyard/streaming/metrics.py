@@ -14,13 +14,16 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from modelyard.streaming.failures import FailureWindow
+
+if TYPE_CHECKING:
+    from modelyard.streaming.comparison import Comparison
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,64 @@ class WorkerMetrics:
             ["feature"],
             registry=r,
         )
+
+        self.shadow_rows = Counter(
+            "modelyard_worker_shadow_rows_scored",
+            "Observations the challenger also scored, in the shadow.",
+            ["model_version"],
+            registry=r,
+        )
+        self.comparison_rows = Gauge(
+            "modelyard_worker_comparison_labelled_rows",
+            "Labelled rows both the served version and the challenger scored.",
+            ["model_version", "challenger_version"],
+            registry=r,
+        )
+        self.comparison_accuracy = Gauge(
+            "modelyard_worker_comparison_accuracy",
+            "Accuracy of each version over the labelled rows both scored.",
+            ["model_version", "role"],
+            registry=r,
+        )
+        self.comparison_agreement = Gauge(
+            "modelyard_worker_comparison_agreement",
+            "Share of the rows both scored that they labelled alike.",
+            ["model_version", "challenger_version"],
+            registry=r,
+        )
+        self.comparison_p_value = Gauge(
+            "modelyard_worker_comparison_p_value",
+            "McNemar's exact test of the two versions on the labelled rows both scored.",
+            ["model_version", "challenger_version"],
+            registry=r,
+        )
+
+    def set_comparison_cleared(self) -> None:
+        """Drop the comparison series (no challenger is shadowed any longer)."""
+        for gauge in (
+            self.comparison_rows,
+            self.comparison_accuracy,
+            self.comparison_agreement,
+            self.comparison_p_value,
+        ):
+            gauge.clear()
+
+    def set_comparison(self, champion: str, challenger: str, c: Comparison) -> None:
+        """Export a comparison (the series of any earlier pair are dropped)."""
+        self.set_comparison_cleared()
+        pair = {"model_version": champion, "challenger_version": challenger}
+        self.comparison_rows.labels(**pair).set(c.rows)
+        if c.champion_accuracy is not None and c.challenger_accuracy is not None:
+            self.comparison_accuracy.labels(model_version=champion, role="champion").set(
+                c.champion_accuracy
+            )
+            self.comparison_accuracy.labels(model_version=challenger, role="challenger").set(
+                c.challenger_accuracy
+            )
+        if c.agreement is not None:
+            self.comparison_agreement.labels(**pair).set(c.agreement)
+        if c.p_value is not None:
+            self.comparison_p_value.labels(**pair).set(c.p_value)
 
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()

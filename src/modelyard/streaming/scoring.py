@@ -38,6 +38,9 @@ class ScoredBatch:
     probabilities: list[dict[str, float]] | None = None
     failures: list[FailureRow] = field(default_factory=list)
     score_ms: float = 0.0
+    # The challenger's answers for the same rows, stored beside these, never acted on
+    # (see modelyard.streaming.shadow); None when nothing is shadowed.
+    shadow: ScoredBatch | None = None
 
     @property
     def scored(self) -> int:

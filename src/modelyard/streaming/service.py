@@ -98,6 +98,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     from modelyard.streaming.failures import FailureWindow
     from modelyard.streaming.metrics import MetricsServer, WorkerMetrics
     from modelyard.streaming.profiles import ProfileCache
+    from modelyard.streaming.shadow import Shadow
     from modelyard.streaming.worker import Worker, WorkerOptions
 
     stop = stop or threading.Event()
@@ -135,6 +136,9 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
         # would otherwise trigger over and over.
         gc.collect()
         gc.freeze()
+        shadow = None
+        if settings.shadow_ref.strip() and binding.source is None:  # aliases need a registry
+            shadow = Shadow(slots, settings.shadow_ref.strip(), settings.registry_poll_seconds)
         worker = Worker(
             engine,
             slot,
@@ -142,6 +146,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
             stop=stop,
             metrics=metrics,
             profiles=profiles,
+            shadow=shadow.model_for if shadow is not None else None,
         )
         worker.run()
         return worker.heartbeat.rows_scored

@@ -35,6 +35,7 @@ from modelyard.db.models import (
     FAILED,
     PENDING,
     SCORED,
+    ComparisonSnapshot,
     DriftSnapshot,
     Observation,
     Prediction,
@@ -43,6 +44,7 @@ from modelyard.db.models import (
     WorkerHeartbeat,
     utcnow,
 )
+from modelyard.streaming.comparison import Comparison
 from modelyard.streaming.monitoring import Drift, Quality
 from modelyard.streaming.scoring import FailureRow, ScoredBatch
 
@@ -52,6 +54,7 @@ FAIL = cast(Table, ScoringFailure.__table__)
 BEAT = cast(Table, WorkerHeartbeat.__table__)
 QUALITY = cast(Table, QualitySnapshot.__table__)
 DRIFT = cast(Table, DriftSnapshot.__table__)
+COMPARISON = cast(Table, ComparisonSnapshot.__table__)
 
 SQLITE_MAX_IDS = 10_000
 
@@ -104,10 +107,40 @@ def _write_generic(conn: Connection, engine: Engine, batch: ScoredBatch) -> None
             ],
         )
         _set_status(conn, batch.observation_ids, SCORED, now)
+        _write_shadow(conn, _insert(engine, PRED), batch.shadow, now)
     if batch.failures:
         stmt = _insert(engine, FAIL).on_conflict_do_nothing()
         conn.execute(stmt, [_failure_params(batch, f, now) for f in batch.failures])
         _set_status(conn, [f.observation_id for f in batch.failures], FAILED, now)
+
+
+def _write_shadow(
+    conn: Connection, insert: Any, shadow: ScoredBatch | None, now: dt.datetime
+) -> None:
+    """Store the challenger's answers for a batch: predictions only, the rows' status is the
+    served version's."""
+    if shadow is None or not shadow.observation_ids:
+        return
+    probabilities: Sequence[dict[str, float] | None] = (
+        shadow.probabilities or [None] * shadow.scored
+    )
+    conn.execute(
+        insert.on_conflict_do_nothing(),
+        [
+            {
+                "observation_id": oid,
+                "model_name": shadow.model_name,
+                "model_version": shadow.model_version,
+                "label": label,
+                "probabilities": probs,
+                "latency_ms": shadow.score_ms,
+                "created_at": now,
+            }
+            for oid, label, probs in zip(
+                shadow.observation_ids, shadow.labels, probabilities, strict=True
+            )
+        ],
+    )
 
 
 def _set_status(conn: Connection, ids: list[int], status: int, now: dt.datetime) -> None:
@@ -203,6 +236,7 @@ def _write_postgres(conn: Connection, batch: ScoredBatch) -> None:
                 "rows": orjson.dumps(list(rows)).decode(),
             },
         )
+        _write_shadow(conn, postgresql.insert(PRED), batch.shadow, now)
     if batch.failures:
         conn.execute(
             postgresql.insert(FAIL).on_conflict_do_nothing(),
@@ -283,6 +317,59 @@ def labelled_window(
     with engine.connect() as conn:
         pairs = conn.execute(stmt).all()
     return [str(t) for t, _ in pairs], [str(p) for _, p in pairs]
+
+
+def paired_window(
+    engine: Engine, model_name: str, champion: str, challenger: str, window: int
+) -> tuple[list[str], list[str], list[str]]:
+    """(true labels, champion's labels, challenger's labels) of the last ``window`` labelled
+    rows both versions scored."""
+    other = PRED.alias("challenger")
+    stmt = (
+        select(OBS.c.label, PRED.c.label, other.c.label)
+        .join(PRED, PRED.c.observation_id == OBS.c.id)
+        .join(other, other.c.observation_id == OBS.c.id)
+        .where(
+            OBS.c.label.is_not(None),
+            PRED.c.model_name == model_name,
+            PRED.c.model_version == champion,
+            other.c.model_name == model_name,
+            other.c.model_version == challenger,
+        )
+        .order_by(OBS.c.label_at.desc(), OBS.c.id.desc())
+        .limit(window)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [str(r[0]) for r in rows], [str(r[1]) for r in rows], [str(r[2]) for r in rows]
+
+
+def save_comparison(
+    engine: Engine,
+    *,
+    model_name: str,
+    champion: str,
+    challenger: str,
+    window: int,
+    c: Comparison,
+) -> None:
+    with engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
+        conn.execute(
+            COMPARISON.insert().values(
+                created_at=utcnow(),
+                model_name=model_name,
+                champion_version=champion,
+                challenger_version=challenger,
+                window=window,
+                labelled_rows=c.rows,
+                champion_accuracy=c.champion_accuracy,
+                challenger_accuracy=c.challenger_accuracy,
+                agreement=c.agreement,
+                challenger_wins=c.challenger_wins,
+                champion_wins=c.champion_wins,
+                p_value=c.p_value,
+            )
+        )
 
 
 def recent_features(engine: Engine, window: int) -> list[dict[str, Any]]:

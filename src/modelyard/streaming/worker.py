@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from modelyard.config import Settings
 from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import ModelSlot
 from modelyard.streaming import store
+from modelyard.streaming.comparison import compare
 from modelyard.streaming.failures import Level
 from modelyard.streaming.metrics import WorkerMetrics
 from modelyard.streaming.monitoring import Drift, drift, min_window, quality
@@ -37,6 +39,9 @@ from modelyard.streaming.scoring import ScoredBatch, score_rows
 from modelyard.streaming.waiting import Waiter, make_waiter
 
 log = logging.getLogger(__name__)
+
+# The challenger to shadow the served model with, if any (see modelyard.streaming.shadow).
+ShadowSource = Callable[[LoadedModel], "LoadedModel | None"]
 
 LAG_EVERY_SECONDS = 1.0
 HEARTBEAT_EVERY_SECONDS = 2.0
@@ -99,9 +104,11 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         profiles: ProfileCache | None = None,
         waiter: Waiter | None = None,
+        shadow: ShadowSource | None = None,
     ) -> None:
         self.engine = engine
         self.slot = slot
+        self.shadow = shadow
         self.options = options
         self.stop = stop or threading.Event()
         self.metrics = metrics or WorkerMetrics()
@@ -121,6 +128,7 @@ class Worker:
         self._window_too_small: set[str] = set()  # features already warned about
         self._alerts: set[str] = set()
         self._failure_level: Level = "green"
+        self._challenger: LoadedModel | None = None
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -161,9 +169,13 @@ class Worker:
         self.slot.check_if_due()
         model = self.slot.require()
         self._note_model(model)
+        challenger = self.shadow(model) if self.shadow is not None else None
+        self._note_challenger(challenger)
         started = time.perf_counter()
         batch = store.score_next_batch(
-            self.engine, self.options.batch_size, lambda ids, rows: score_rows(model, ids, rows)
+            self.engine,
+            self.options.batch_size,
+            lambda ids, rows: _scored(model, challenger, ids, rows),
         )
         if batch is None:
             return None
@@ -177,6 +189,8 @@ class Worker:
         m.rows_scored.labels(model_version=version).inc(batch.scored)
         if batch.failures:
             m.rows_failed.labels(model_version=version).inc(len(batch.failures))
+        if batch.shadow is not None and batch.shadow.scored:
+            m.shadow_rows.labels(model_version=batch.shadow.model_version).inc(batch.shadow.scored)
         m.batch_size.observe(batch.size)
         m.scoring_latency.observe(batch.score_ms / 1000.0)
         m.batch_latency.observe(took)
@@ -289,6 +303,46 @@ class Worker:
             return
         self._measure_quality(model)
         self._measure_drift(model)
+        if self._challenger is not None:
+            self._compare(model, self._challenger)
+
+    def _note_challenger(self, challenger: LoadedModel | None) -> None:
+        if challenger is self._challenger:
+            return
+        if challenger is None and self._challenger is not None:
+            log.info("no longer shadow scoring version %s", self._challenger.version)
+            self.metrics.set_comparison_cleared()
+        self._challenger = challenger
+        self._next_monitor = 0.0
+
+    def _compare(self, model: LoadedModel, challenger: LoadedModel) -> None:
+        """Compare the served version with the challenger on the labelled rows both scored."""
+        window = self.options.quality_window
+        truth, served, shadowed = store.paired_window(
+            self.engine, model.name, model.version, challenger.version, window
+        )
+        c = compare(truth, served, shadowed)
+        store.save_comparison(
+            self.engine,
+            model_name=model.name,
+            champion=model.version,
+            challenger=challenger.version,
+            window=window,
+            c=c,
+        )
+        self.metrics.set_comparison(model.version, challenger.version, c)
+        if c.rows:
+            log.info(
+                "version %s against challenger %s on %d labelled rows: accuracy %.3f vs %.3f, "
+                "agreement %.3f, McNemar p %s",
+                model.version,
+                challenger.version,
+                c.rows,
+                c.champion_accuracy or 0.0,
+                c.challenger_accuracy or 0.0,
+                c.agreement or 0.0,
+                "n/a" if c.p_value is None else f"{c.p_value:.3g}",
+            )
 
     def _measure_quality(self, model: LoadedModel) -> None:
         o = self.options
@@ -376,6 +430,22 @@ class Worker:
             store.beat(self.engine, self.heartbeat, stopped=True)
         except Exception as exc:
             log.warning("could not record the worker's stop: %s", exc)
+
+
+def _scored(
+    model: LoadedModel, challenger: LoadedModel | None, ids: Sequence[int], rows: Sequence[Any]
+) -> ScoredBatch:
+    """``rows`` scored by ``model``, and the rows it scored by ``challenger`` too (in the
+    shadow: a row the challenger cannot score is simply not compared)."""
+    batch = score_rows(model, ids, rows)
+    if challenger is not None and batch.scored:
+        kept = set(batch.observation_ids)
+        pairs = [(i, r) for i, r in zip(ids, rows, strict=True) if i in kept]
+        try:
+            batch.shadow = score_rows(challenger, [i for i, _ in pairs], [r for _, r in pairs])
+        except Exception:  # the challenger's failures never reach the served answers
+            log.exception("shadow scoring with version %s failed", challenger.version)
+    return batch
 
 
 def _drift_values(model: LoadedModel, name: str, rows: list[dict[str, Any]]) -> np.ndarray:
