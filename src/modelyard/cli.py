@@ -57,6 +57,7 @@ app = typer.Typer(
 app.command()(deploy_cli.up)
 app.command()(deploy_cli.mlflow)
 app.command()(training_cli.train)
+app.command()(training_cli.retrain)
 app.command()(training_cli.promote)
 app.command()(training_cli.rollback)
 app.command()(serving_cli.serve)

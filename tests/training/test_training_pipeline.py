@@ -33,7 +33,13 @@ def param_catalog(params: dict[str, Any]) -> DataCatalog:
 
 def test_registered_pipelines() -> None:
     pipelines = register_pipelines()
-    assert set(pipelines) == {"training", "training_images", "inference", "__default__"}
+    assert set(pipelines) == {
+        "training",
+        "training_images",
+        "inference",
+        "retraining",
+        "__default__",
+    }
     assert [n.name for n in pipelines["training"].nodes] == [
         n.name for n in pipelines["__default__"].nodes
     ]
@@ -61,10 +67,13 @@ def test_pipeline_inputs_are_parameters_and_the_tracking_target() -> None:
 def test_every_parameter_section_is_used(params: dict[str, Any]) -> None:
     used = {
         name.split(":")[1].split(".")[0]
-        for name in create_pipeline().inputs()
+        for pipeline in (create_pipeline(), create_pipeline(retraining=True))
+        for name in pipeline.inputs()
         if name.startswith("params:")
     }
     assert used == set(params)
+    retraining = create_pipeline(retraining=True).inputs()
+    assert "params:retrain" in retraining and "params:retrain" not in create_pipeline().inputs()
 
 
 @pytest.mark.parametrize("estimator", ["logistic_regression", "gradient_boosting"])

@@ -101,6 +101,63 @@ def train(
     typer.echo(f"champion: version {result.champion} ({outcome}: {result.reason})")
 
 
+def retrain(
+    *,
+    observations: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Newest labelled observations of the database to add (default 10000)."
+        ),
+    ] = None,
+    data_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Share of the original training data kept (default 1)."
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Override a training parameter: key=value (repeatable)."
+        ),
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(help="Registered model to add the version to (MODELYARD_MODEL_NAME)."),
+    ] = None,
+) -> None:
+    """Train on the original data plus the labelled observations; register a challenger.
+
+    The champion is never moved by a retraining: the new version is the challenger, which
+    the worker then scores in the shadow and compares on live labels.
+    """
+    from modelyard.training import train as run_training
+    from modelyard.training.overrides import merge, parse_params
+    from modelyard.training.run import RETRAINING_PIPELINE
+
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+    with cli_errors():
+        settings = get_settings()
+        configure_logging("retrain", settings.log_level)
+        overrides = parse_params(param or [])
+        taken: dict[str, Any] = {}
+        if observations is not None:
+            taken["observations"] = observations
+        if data_share is not None:
+            taken["data_share"] = data_share
+        if taken:
+            overrides = merge(overrides, {"retrain": taken})
+        if model_name is not None:
+            overrides = merge(overrides, {"tracking": {"model_name": model_name}})
+        result = run_training(settings, overrides, RETRAINING_PIPELINE)
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+    typer.echo(f"model:      {result.model_name}")
+    typer.echo(f"run:        {result.run_url}")
+    typer.echo(f"challenger: {result.model_name} version {result.version} ({result.estimator})")
+    typer.echo(f"metrics:    {metrics}")
+    typer.echo(f"champion:   version {result.champion} (unchanged: a retraining never promotes)")
+
+
 ModelNameOption = Annotated[
     str | None, typer.Option(help="Registered model (default: MODELYARD_MODEL_NAME).")
 ]

@@ -271,6 +271,7 @@ def run_params(
     }
     if data.get("source") == "csv":
         out["data.path"] = data.get("path")
+    out.update({k: v for k, v in data.items() if str(k).startswith("retrain.")})
     out.update({f"{name}.{key}": value for key, value in hyperparameters.items()})
     return out
 

@@ -10,14 +10,40 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline, node, pipeline
 
 from modelyard.training import identity, nodes
+from modelyard.training import retraining as retraining_mod
 
 TARGET = "params:data.target"
 
 
-def create_pipeline() -> Pipeline:
+def create_retraining_pipeline() -> Pipeline:
+    """``training`` on the original data and the database's labelled observations,
+    registering a challenger only (:mod:`modelyard.training.retraining`)."""
+    return create_pipeline(retraining=True)
+
+
+def create_pipeline(retraining: bool = False) -> Pipeline:
+    load = [node(nodes.load_dataset, "params:data", "raw_data", name="load")]
+    data, promotion = "params:data", "params:promotion"
+    if retraining:
+        load = [
+            node(nodes.load_dataset, "params:data", "original_data", name="load"),
+            node(
+                retraining_mod.add_observations,
+                ["original_data", "params:data", "params:retrain"],
+                ["raw_data", "retrain_data"],
+                name="add_observations",
+            ),
+            node(
+                retraining_mod.challenger_only,
+                "params:promotion",
+                "challenger_promotion",
+                name="challenger_only",
+            ),
+        ]
+        data, promotion = "retrain_data", "challenger_promotion"
     return pipeline(
         [
-            node(nodes.load_dataset, "params:data", "raw_data", name="load"),
+            *load,
             node(
                 nodes.validate_dataset,
                 ["raw_data", "params:data", "params:model"],
@@ -72,7 +98,7 @@ def create_pipeline() -> Pipeline:
                     "metrics": "metrics",
                     "confusion_png": "confusion_png",
                     "profile": "training_profile",
-                    "data": "params:data",
+                    "data": data,
                     "split": "params:split",
                     "model_params": "params:model",
                     "experiment": "params:tracking.experiment",
@@ -88,7 +114,7 @@ def create_pipeline() -> Pipeline:
                     "metrics": "metrics",
                     "data_identity": "data_identity",
                     "model_params": "params:model",
-                    "promotion": "params:promotion",
+                    "promotion": promotion,
                 },
                 "training_result",
                 name="register",

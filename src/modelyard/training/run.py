@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 PIPELINE = "training"
 IMAGES_PIPELINE = "training_images"
-PIPELINES = (PIPELINE, IMAGES_PIPELINE)
+RETRAINING_PIPELINE = "retraining"
+PIPELINES = (PIPELINE, IMAGES_PIPELINE, RETRAINING_PIPELINE)
 # Sections whose keys are open-ended (estimator hyperparameters); elsewhere an override
 # must name a parameter that exists, so that a typo is an error rather than ignored.
 _OPEN_SECTIONS = {("model", "hyperparameters"), ("image_model", "hyperparameters")}
@@ -94,8 +95,8 @@ def _quiet_telemetry() -> None:
 def train(
     settings: Settings, params: Mapping[str, Any] | None = None, pipeline: str = PIPELINE
 ) -> TrainResult:
-    """Run ``pipeline`` (``training`` or ``training_images``) with ``params`` merged over
-    conf/base; log and register."""
+    """Run ``pipeline`` (``training``, ``training_images`` or ``retraining``) with ``params``
+    merged over conf/base; log and register."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
     from kedro.runner import SequentialRunner
