@@ -51,7 +51,7 @@ def mlflow_server_env(base: Mapping[str, str], settings: Settings) -> dict[str, 
     """
     env = dict(base)
     env["MLFLOW_BACKEND_STORE_URI"] = settings.backend_store_uri
-    if settings.mlflow_s3_endpoint_url is not None:
+    if settings.mlflow_s3_endpoint_url:  # boto3 refuses an empty endpoint
         env["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
     if settings.aws_access_key_id is not None:
         env["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id
