@@ -59,8 +59,16 @@ def of_kind(objects: list[Object], *kinds: str) -> list[Object]:
     return [obj for obj in objects if obj["kind"] in kinds]
 
 
+def base_name(obj: Object) -> str:
+    """The name without the content hash kustomize appends to generated ConfigMaps, Secrets."""
+    name: str = obj["metadata"]["name"]
+    if obj["kind"] in {"ConfigMap", "Secret"}:
+        return re.sub(r"-[a-z0-9]{10}$", "", name)
+    return name
+
+
 def named(objects: list[Object], kind: str, name: str) -> Object:
-    found = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
+    found = [o for o in of_kind(objects, kind) if base_name(o) == name]
     assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
     return found[0]
 
