@@ -72,3 +72,9 @@ def test_the_local_server_runs_no_job_runner_and_can_drop_its_access_log(tmp_pat
         ]
         == "true"
     )
+
+
+def test_an_empty_s3_endpoint_is_not_passed_on(tmp_path: Path) -> None:
+    # compose and Kubernetes write unset variables as empty strings; boto3 refuses ""
+    settings = Settings(_env_file=None, home=tmp_path, mlflow_s3_endpoint_url="")  # type: ignore[call-arg]
+    assert "MLFLOW_S3_ENDPOINT_URL" not in mlflow_server_env({}, settings)
