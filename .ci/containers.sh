@@ -120,6 +120,26 @@ assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"],
 assert train["build"]["args"]["APP_EXTRAS"] == "--all-extras", train["build"]
 assert train["image"].startswith("modelyard/modelyard-app-torch:"), train["image"]'
 
+# the object-store override: MLflow's artifacts in a bucket (no volume), the key for MLflow
+# alone, and a refusal without the bucket or the key
+s3_env=(MLFLOW_S3_BUCKET_URI=s3://ci-bucket/mlflow S3_ACCESS_KEY_ID=ci-key S3_SECRET_ACCESS_KEY=ci-secret)
+env "${s3_env[@]}" docker compose --env-file "$ENV_FILE" -f compose.yaml -f compose.s3.yaml config -q
+env "${s3_env[@]}" "${prod_env[@]}" docker compose --env-file "$ENV_FILE" -f compose.prod.yaml \
+    -f compose.s3.yaml config -q
+if docker compose --env-file "$ENV_FILE" -f compose.yaml -f compose.s3.yaml config -q 2>/dev/null; then
+    fail "compose.s3.yaml accepted a missing bucket and key"
+fi
+env "${s3_env[@]}" docker compose --env-file "$ENV_FILE" -f compose.yaml -f compose.s3.yaml \
+    config --format json | python3 -c '
+import json, sys
+services = json.load(sys.stdin)["services"]
+mlflow = services["mlflow"]
+assert "--artifacts-destination=s3://ci-bucket/mlflow" in mlflow["command"], mlflow["command"]
+assert not mlflow.get("volumes"), mlflow["volumes"]
+assert mlflow["environment"]["AWS_SECRET_ACCESS_KEY"] == "ci-secret"
+leaked = [n for n, s in services.items() if n != "mlflow" and "AWS_SECRET_ACCESS_KEY" in (s.get("environment") or {})]
+assert not leaked, leaked'
+
 # checkov: Dockerfile policies on both Dockerfiles; it has no compose policies, so the compose
 # files, .env.example and the workflow go through its secrets and GitHub Actions checks.
 # No check is skipped. BC_SKIP_MAPPING and --skip-download keep it offline.
@@ -127,7 +147,7 @@ export BC_SKIP_MAPPING=TRUE
 $UVX --quiet --from "$CHECKOV" checkov --quiet --compact --skip-download \
     --framework dockerfile secrets github_actions \
     -f Dockerfile.mlapp -f Dockerfile.mlflow -f compose.yaml -f compose.prod.yaml \
-    -f compose.gpu.yaml -f .env.example -f .github/workflows/images.yml
+    -f compose.gpu.yaml -f compose.s3.yaml -f .env.example -f .github/workflows/images.yml
 phase_end
 
 # --- the README's set-up on a stock Debian 12 --------------------------------------------

@@ -7,6 +7,7 @@ import re
 import subprocess
 
 import pytest
+from pydantic import AliasChoices
 
 from modelyard.cli import app
 from modelyard.config import Settings
@@ -16,7 +17,11 @@ README = (REPO_ROOT / "README.md").read_text()
 
 
 def env_name(field: str) -> str:
-    return "MLFLOW_TRACKING_URI" if field == "mlflow_tracking_uri" else f"MODELYARD_{field.upper()}"
+    """The variable a setting is read from: its alias (the first of them), else MODELYARD_*."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        alias = alias.choices[0]
+    return alias if isinstance(alias, str) else f"MODELYARD_{field.upper()}"
 
 
 def test_every_setting_is_documented_with_its_default() -> None:

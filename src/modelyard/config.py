@@ -57,6 +57,21 @@ class Settings(BaseSettings):
         default=None,
         description="Artifact root served by `modelyard mlflow` (default: MODELYARD_HOME).",
     )
+    mlflow_s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias="MLFLOW_S3_ENDPOINT_URL",
+        description="S3-compatible server of an s3:// artifact destination (default: AWS S3).",
+    )
+    aws_access_key_id: str | None = Field(
+        default=None,
+        validation_alias="AWS_ACCESS_KEY_ID",
+        description="Access key of the s3:// artifact destination (`modelyard mlflow`).",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="AWS_SECRET_ACCESS_KEY",
+        description="Secret key of the s3:// artifact destination (`modelyard mlflow`).",
+    )
     mlflow_allowed_hosts: str = Field(
         default="localhost,localhost:*,127.0.0.1,127.0.0.1:*,mlflow,mlflow:*",
         description="Host headers the MLflow server accepts (comma separated).",

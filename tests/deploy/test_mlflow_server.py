@@ -15,24 +15,37 @@ def test_argv_serves_artifacts_over_http(tmp_path: Path) -> None:
     argv = mlflow_server_argv(settings)
     assert argv[1] == "server"
     opts = {flag: argv[i + 1] for i, flag in enumerate(argv[:-1]) if flag.startswith("--")}
-    assert opts["--backend-store-uri"] == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert "--backend-store-uri" not in opts
+    env = mlflow_server_env({}, settings)
+    assert env["MLFLOW_BACKEND_STORE_URI"] == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     assert opts["--artifacts-destination"] == str(tmp_path.resolve() / "mlartifacts")
     assert opts["--port"] == "5123" and opts["--host"] == "127.0.0.1"
     assert "--serve-artifacts" in argv
     assert "mlflow:*" in argv[argv.index("--allowed-hosts") + 1].split(",")
 
 
-def test_remote_stores_are_passed_through(tmp_path: Path) -> None:
+def test_remote_stores_are_passed_through_with_secrets_off_the_command_line(
+    tmp_path: Path,
+) -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         home=tmp_path / "state",
-        mlflow_backend_store_uri="postgresql://mlflow:pw@postgres:5432/mlflow",
+        mlflow_backend_store_uri="mysql+pymysql://mlflow:pw@mysql:3306/mlflow",
         mlflow_artifacts_destination="s3://bucket/mlflow",
+        mlflow_s3_endpoint_url="http://minio:9000",
+        aws_access_key_id="key-id",
+        aws_secret_access_key="the-secret",
         host="0.0.0.0",
     )
     argv = mlflow_server_argv(settings)
-    assert "postgresql://mlflow:pw@postgres:5432/mlflow" in argv
     assert "s3://bucket/mlflow" in argv
+    # any user can read a command line: no password, no key on it
+    assert not [arg for arg in argv if "pw@" in arg or "the-secret" in arg]
+    env = mlflow_server_env({"AWS_ACCESS_KEY_ID": "from-the-environment"}, settings)
+    assert env["MLFLOW_BACKEND_STORE_URI"] == "mysql+pymysql://mlflow:pw@mysql:3306/mlflow"
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["AWS_ACCESS_KEY_ID"] == "key-id"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "the-secret"
     prepare_local_stores(settings)
     assert (tmp_path / "state").is_dir()
     assert not (tmp_path / "state" / "mlartifacts").exists()
@@ -49,12 +62,19 @@ def test_the_local_server_runs_no_job_runner_and_can_drop_its_access_log(tmp_pat
     assert "--uvicorn-opts" not in mlflow_server_argv(settings)
     quiet = mlflow_server_argv(settings, access_log=False)
     assert quiet[quiet.index("--uvicorn-opts") + 1] == "--no-access-log"
-    env = mlflow_server_env({"PATH": "/bin"})
+    env = mlflow_server_env({"PATH": "/bin"}, settings)
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert "AWS_SECRET_ACCESS_KEY" not in env  # only what is set is passed
     # a user who wants MLflow's job runner can still turn it on
     assert (
-        mlflow_server_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})[
+        mlflow_server_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}, settings)[
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
         ]
         == "true"
     )
+
+
+def test_an_empty_s3_endpoint_is_not_passed_on(tmp_path: Path) -> None:
+    # compose and Kubernetes write unset variables as empty strings; boto3 refuses ""
+    settings = Settings(_env_file=None, home=tmp_path, mlflow_s3_endpoint_url="")  # type: ignore[call-arg]
+    assert "MLFLOW_S3_ENDPOINT_URL" not in mlflow_server_env({}, settings)

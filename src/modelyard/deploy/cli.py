@@ -52,6 +52,6 @@ def mlflow(
         configure_logging("mlflow", settings.log_level)
         prepare_local_stores(settings)
         argv = mlflow_server_argv(settings, access_log=access_log)
-        env = mlflow_server_env(os.environ)
+        env = mlflow_server_env(os.environ, settings)
     # the server replaces this process, so signals reach it directly
     os.execve(argv[0], argv, env)  # noqa: S606

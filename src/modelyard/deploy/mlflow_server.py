@@ -13,8 +13,10 @@ _LOCAL_SCHEMES = ("sqlite:", "file:")
 
 
 def mlflow_server_argv(settings: Settings, *, access_log: bool = True) -> list[str]:
-    """``mlflow server`` with the configured stores, served artifacts and allowed hosts.
+    """``mlflow server`` with the artifact store, served artifacts and allowed hosts.
 
+    The backend store URI is not here: it may hold a database password, which any user
+    could read on a command line; :func:`mlflow_server_env` passes it.
     ``access_log=False`` drops uvicorn's line per request: the services poll the registry,
     and on a console those lines would outnumber everything else.
     """
@@ -23,8 +25,6 @@ def mlflow_server_argv(settings: Settings, *, access_log: bool = True) -> list[s
     return [
         mlflow_bin,
         "server",
-        "--backend-store-uri",
-        settings.backend_store_uri,
         "--artifacts-destination",
         settings.artifacts_destination,
         "--serve-artifacts",
@@ -40,13 +40,23 @@ def mlflow_server_argv(settings: Settings, *, access_log: bool = True) -> list[s
     ]
 
 
-def mlflow_server_env(base: Mapping[str, str]) -> dict[str, str]:
-    """The server's environment: telemetry off, and no job runner unless asked for.
+def mlflow_server_env(base: Mapping[str, str], settings: Settings) -> dict[str, str]:
+    """The server's environment: its stores' secrets, telemetry off, no job runner.
 
+    The backend store URI (``mlflow server`` reads MLFLOW_BACKEND_STORE_URI) and an s3://
+    artifact destination's endpoint and credentials, which boto3 reads under their standard
+    names, come from the settings, so a ``.env`` file can hold them too.
     MLflow's job runner (huey consumers for its GenAI features, which modelyard does not
     use) is seven more processes, about 2 GB, CPU at idle and a slow shutdown.
     """
     env = dict(base)
+    env["MLFLOW_BACKEND_STORE_URI"] = settings.backend_store_uri
+    if settings.mlflow_s3_endpoint_url:  # boto3 refuses an empty endpoint
+        env["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
+    if settings.aws_access_key_id is not None:
+        env["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id
+    if settings.aws_secret_access_key is not None:
+        env["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key.get_secret_value()
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     env.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     env.setdefault("DO_NOT_TRACK", "1")
