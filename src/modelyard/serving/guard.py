@@ -242,6 +242,20 @@ class Guard:
     def gate(self, access: Access) -> Gate | None:
         return self._gates[access]
 
+    def statuses(self, access: Access) -> tuple[int, ...]:
+        """The statuses the gate of ``access`` may refuse with (for the API's documentation)."""
+        gate = self._gates[access]
+        if gate is None:
+            return ()
+        parts = (
+            (gate.keys, (401, 403)),
+            (gate.closed, (403,)),
+            (gate.rate, (429,)),
+            (gate.slots, (503,)),
+            (gate.timeout, (504,)),
+        )
+        return tuple(sorted({s for part, codes in parts if part is not None for s in codes}))
+
     def start(self) -> None:
         if self.rate is not None:
             self.rate.start()

@@ -32,6 +32,7 @@ from modelyard.serving.engine import Predictor
 from modelyard.serving.errors import ApiError, internal_error, known_error
 from modelyard.serving.guard import Access, Gate, Guard
 from modelyard.serving.http import Call, Endpoint, Reply
+from modelyard.serving.routes.docs import with_statuses
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class ServingApp:
                 self._templated.append(entry)
         entry.methods[method] = endpoint
         entry.gates[method] = self.guard.gate(access)
+        if "responses" in docs:
+            docs["responses"] = with_statuses(docs["responses"], self.guard.statuses(access))
         self.docs.add_api_route(path, _documented, methods=[method], name=endpoint.__name__, **docs)
 
     # --- serving -----------------------------------------------------------------------------

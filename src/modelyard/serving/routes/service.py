@@ -123,5 +123,5 @@ def register(app: ServingApp) -> None:
         description="Needs an admin key (`Authorization: Bearer <key>`, `X-API-Key` or "
         "`X-Admin-Key`) when MODELYARD_ADMIN_KEY_HASHES or MODELYARD_ADMIN_KEY is set; "
         "refused without one unless the API listens on loopback only.",
-        responses=error_responses(ADMIN_EXAMPLE, 401, 403, 429, schema=OWN_ERROR),
+        responses=error_responses(ADMIN_EXAMPLE, 401, 403, schema=OWN_ERROR),
     )
