@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 from modelyard.cli import app as cli
 from modelyard.security.keys import hash_key, new_key
 from modelyard.serving.app import create_app
+from modelyard.serving.guard import RateLimit
 from modelyard.serving.router import ServingApp
 
 VALUES = list(IRIS_ROW.values())
@@ -288,3 +290,24 @@ def test_request_timeout_answers_504_in_the_protocol_shape(
     answer = asyncio.run(stalled())
     assert answer.status == 504 and answer.headers["retry-after"] == "1"
     assert shape in answer.body, answer.body
+
+
+def test_rate_limit_counters_expire() -> None:
+    """Counters of callers gone quiet are dropped (memory stays bounded), by the event
+    loop's own task rather than limits' thread per 10 ms."""
+
+    async def scenario() -> tuple[int, int]:
+        rate = RateLimit("5/second")
+        rate.start()
+        try:
+            for caller in ("a", "b", "c"):
+                rate.hit(caller)
+            counted = rate.counters
+            deadline = time.monotonic() + 10
+            while rate.counters and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return counted, rate.counters
+        finally:
+            rate.stop()
+
+    assert asyncio.run(scenario()) == (3, 0)
