@@ -311,3 +311,21 @@ def test_rate_limit_counters_expire() -> None:
             rate.stop()
 
     assert asyncio.run(scenario()) == (3, 0)
+
+
+def test_a_real_server_bound_to_every_address(trained_registry: Any, api_factory: Any) -> None:
+    """Through uvicorn: the key challenge and rate-limit headers reach the client, and a
+    server bound beyond loopback without an admin key refuses admin actions."""
+    key = new_key()
+    settings = {"host": "0.0.0.0", "api_key_hashes": hash_key(key), "rate_limit": "50/minute"}
+    with api_factory(trained_registry, **settings) as api:
+        missing = api.post("/predict", json=IRIS_ROW)
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == 'Bearer realm="modelyard"'
+        answer = api.post("/predict", json=IRIS_ROW, headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-ratelimit-limit"] == "50"
+        assert answer.headers["x-ratelimit-remaining"] == "49"
+        admin = api.post("/admin/reload", headers={"Authorization": f"Bearer {key}"})
+        assert admin.status_code == 403 and "admin actions are off" in admin.text
+        assert api.get("/metrics").status_code == 200

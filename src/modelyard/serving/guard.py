@@ -1,8 +1,8 @@
 """Who may call an endpoint, how often, how many at once, and for how long.
 
-Each endpoint is registered with an :data:`Access` level: ``open`` (liveness, readiness,
-service info), ``api`` (predictions and model metadata), ``admin`` (reload) or ``metrics``
-(open, or an API key when ``MODELYARD_METRICS_NEED_KEY`` is set). :meth:`Guard.gate`
+Each endpoint is registered with an :data:`Access` level: ``open`` (liveness and readiness
+in every protocol), ``api`` (predictions, model metadata, service info), ``admin`` (reload)
+or ``metrics`` (open, or an API key when ``MODELYARD_METRICS_NEED_KEY`` is set). :meth:`Guard.gate`
 gives the router a :class:`Gate` for a level, or None when nothing applies to it, so that
 an API with keys, rate limits, concurrency and time limits all off runs exactly the code it
 ran without them. Everything a gate checks per request is prepared here once: key digests,

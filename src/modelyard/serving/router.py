@@ -7,6 +7,10 @@ Serving our endpoints here, without FastAPI's and Starlette's per-request layers
 (middleware stack, dependency solving, request and response objects), halves what the
 framework costs a fast prediction.
 
+Each endpoint runs behind the gate of its access level (:mod:`modelyard.serving.guard`:
+keys, rate limit, concurrency and time limits), or straight when nothing applies to it;
+CORS headers are added only when ``MODELYARD_CORS_ORIGINS`` lists origins.
+
 Every request is counted and timed by route template, method and status. An error an
 endpoint raises is rendered in its protocol's shape (the ``render`` it was registered
 with); one nothing expects answers 500 with a generic message, and is logged with its
