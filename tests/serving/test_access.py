@@ -63,7 +63,7 @@ def hashes(*keys: str) -> str:
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """Keys on, bound to every address, CORS for one origin, /metrics behind the keys."""
+    """Keys on, bound to every address, CORS for one origin, two rows a request."""
     with serving(
         tmp_path_factory.mktemp("keyed"),
         host="0.0.0.0",
@@ -71,6 +71,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         admin_key_hashes=hashes(ADMIN_KEY),
         admin_key=PLAIN_ADMIN_KEY,
         cors_origins=ORIGIN,
+        max_batch_rows=2,
     ) as client:
         yield client
 
@@ -101,6 +102,26 @@ def test_every_protocol_needs_a_key(keyed: TestClient, protocol: str) -> None:
         answer = keyed.post(path, json=body, headers=headers)
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-model-version"] == "2"
+
+
+THREE_ROWS = {
+    "own": {"records": [IRIS_ROW] * 3},
+    "mlflow": {"dataframe_records": [IRIS_ROW] * 3},
+    "kserve_v1": {"instances": [VALUES] * 3},
+    "v2": {"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP64", "data": VALUES * 3}]},
+}
+
+
+@pytest.mark.parametrize("protocol", PREDICT)
+def test_every_protocol_enforces_the_row_limit(keyed: TestClient, protocol: str) -> None:
+    """MODELYARD_MAX_BATCH_ROWS holds on every protocol (the body and pixel limits are
+    checked on each below and in tests/serving/protocols/test_images_*)."""
+    path, _, code = PREDICT[protocol]
+    key = {"X-API-Key": API_KEYS[0]}
+    answer = keyed.post(path, json=THREE_ROWS[protocol], headers=key)
+    assert answer.status_code == 413, answer.text
+    assert "3 rows is over the limit of 2 rows per request" in answer.text
+    assert protocol != "own" or code(answer) == "batch_too_large"
 
 
 def test_health_readiness_metrics_and_docs_stay_open(keyed: TestClient) -> None:
