@@ -70,6 +70,10 @@ def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         ("MODELYARD_API_PORT", "99999"),
         ("MODELYARD_API_PORT", "web"),
         ("MODELYARD_LOG_LEVEL", "LOUD"),
+        ("MODELYARD_RATE_LIMIT", "lots"),
+        ("MODELYARD_API_KEY_HASHES", "sha256:abc"),
+        ("MODELYARD_ADMIN_KEY_HASHES", "md5:" + "0" * 64),
+        ("MODELYARD_MAX_CONCURRENCY", "-1"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:

@@ -18,6 +18,7 @@ from modelyard.batch import cli as batch_cli
 from modelyard.boundary import cli_errors
 from modelyard.dashboard import cli as dashboard_cli
 from modelyard.deploy import cli as deploy_cli
+from modelyard.security import cli as security_cli
 from modelyard.serving import cli as serving_cli
 from modelyard.streaming import cli as streaming_cli
 from modelyard.training import cli as training_cli
@@ -61,6 +62,7 @@ app.command()(training_cli.retrain)
 app.command()(training_cli.promote)
 app.command()(training_cli.rollback)
 app.command()(serving_cli.serve)
+app.command()(security_cli.keygen)
 app.command()(streaming_cli.worker)
 app.command()(streaming_cli.stream)
 app.command()(batch_cli.score)

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelyard.bindings import Binding, parse_binding, parse_bindings
 from modelyard.errors import SettingsError
+from modelyard.security.keys import KeyRing, is_loopback, parse_hashes
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -127,7 +128,41 @@ class Settings(BaseSettings):
 
     # --- prediction API --------------------------------------------------------------------
     api_workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
-    admin_key: SecretStr | None = Field(default=None, description="Key for admin actions.")
+    admin_key: SecretStr | None = Field(
+        default=None, description="Plain key for admin actions (the local stack's)."
+    )
+    admin_key_hashes: str = Field(
+        default="",
+        description="Hashes of the admin keys (`modelyard keygen`), comma separated.",
+    )
+    api_key_hashes: str = Field(
+        default="",
+        description="Hashes of the keys the prediction endpoints need (`modelyard keygen`), "
+        "comma separated (empty: open).",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Key the dashboard sends to the API (when MODELYARD_API_KEY_HASHES is set).",
+    )
+    metrics_need_key: bool = Field(
+        default=False, description="/metrics needs an API key too (when keys are set)."
+    )
+    rate_limit: str = Field(
+        default="",
+        description="Requests per key (else per client address), as `limits` writes it: "
+        "`100/second`, `1000 per minute` (empty: off).",
+    )
+    cors_origins: str = Field(
+        default="", description="Origins browsers may call the API from, comma separated."
+    )
+    max_concurrency: int = Field(
+        default=1024,
+        ge=0,
+        description="Most requests in progress per server process; more answer 503 (0: no limit).",
+    )
+    request_timeout_seconds: float = Field(
+        default=60.0, ge=0, description="Longest a request may take; then 504 (0: no limit)."
+    )
     max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows in one request.")
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body (bytes)."
@@ -219,6 +254,21 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @field_validator("api_key_hashes", "admin_key_hashes")
+    @classmethod
+    def _hashes(cls, value: str) -> str:
+        parse_hashes(value)
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse
+
+            parse(value)
+        return value.strip()
 
     @field_validator("model_ref", "v1_model", "v2_model", "models")
     @classmethod
@@ -315,6 +365,26 @@ class Settings(BaseSettings):
     @property
     def admin_key_value(self) -> str | None:
         return self.admin_key.get_secret_value() if self.admin_key else None
+
+    # --- access ----------------------------------------------------------------------------
+    @cached_property
+    def api_keys(self) -> KeyRing:
+        """The keys the prediction endpoints take (none: open)."""
+        return KeyRing.of(self.api_key_hashes)
+
+    @cached_property
+    def admin_keys(self) -> KeyRing:
+        """The keys admin actions take: MODELYARD_ADMIN_KEY_HASHES and MODELYARD_ADMIN_KEY."""
+        return KeyRing.of(self.admin_key_hashes, self.admin_key_value)
+
+    @property
+    def admin_open(self) -> bool:
+        """Admin actions without a key: only on a service bound to loopback."""
+        return not self.admin_keys.enabled and is_loopback(self.host)
+
+    @cached_property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
 
 def get_settings(**overrides: object) -> Settings:

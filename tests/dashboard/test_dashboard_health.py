@@ -26,6 +26,7 @@ from modelyard.dashboard.models_view import admin_key_accepted
 from modelyard.dashboard.state import DashboardState
 from modelyard.db.engine import make_engine
 from modelyard.db.migrate import upgrade_database
+from modelyard.security.keys import hash_key, new_key
 from modelyard.streaming.failures import FailureWindow
 from modelyard.streaming.metrics import MetricsServer, WorkerMetrics
 from support import free_port
@@ -155,10 +156,17 @@ def test_missing_tables_are_explained(tmp_path: Path) -> None:
 
 
 def test_admin_key() -> None:
-    assert admin_key_accepted(None, None)
-    assert admin_key_accepted("k", "k")
-    assert not admin_key_accepted("k", "K")
-    assert not admin_key_accepted("k", None)
+    def accepted(given: str | None, **values: str) -> bool:
+        return admin_key_accepted(Settings(_env_file=None, **values), given)  # type: ignore[call-arg]
+
+    key = new_key()
+    assert accepted(None)  # no key, loopback: the local stack stays open
+    assert not accepted(None, host="0.0.0.0")  # no key, reachable: refused, not open
+    assert accepted("k", admin_key="k", host="0.0.0.0")
+    assert not accepted("K", admin_key="k")
+    assert not accepted(None, admin_key="k")
+    assert accepted(key, admin_key_hashes=hash_key(key), host="0.0.0.0")
+    assert not accepted(key[:-1], admin_key_hashes=hash_key(key))
 
 
 def test_empty_figures_say_why() -> None:

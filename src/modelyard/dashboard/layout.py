@@ -37,7 +37,7 @@ def _loading(text: str, element_id: str) -> html.Div:
 
 def build_layout(settings: Settings) -> html.Div:
     period_ms = int(settings.ui_refresh_seconds * 1000)
-    admin_required = settings.admin_key is not None
+    admin_required = settings.admin_keys.enabled
     header = html.Header(
         [
             html.Div(

@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, no_update
 
+from modelyard.config import Settings
 from modelyard.dashboard import ids, views
 from modelyard.dashboard.messages import explain
 from modelyard.dashboard.models_view import admin_key_accepted, load_models
@@ -60,10 +61,20 @@ def register_models_table(app: Dash, state: DashboardState) -> None:
         return (None, views.models_summary(view), views.models_table(view), options, selected)
 
 
+def refusal(settings: Settings) -> str:
+    """Why an admin action was refused."""
+    if settings.admin_keys.enabled:
+        return "The admin key is wrong: nothing was changed."
+    return (
+        f"Admin actions are off: the dashboard listens on {settings.host} and no admin key "
+        "is set (MODELYARD_ADMIN_KEY_HASHES, see `modelyard keygen`)."
+    )
+
+
 def register_promote(app: Dash, state: DashboardState) -> None:
     model_name = state.settings.model_name
-    admin_key = state.settings.admin_key_value
-    admin_state = [State(ids.ADMIN_KEY, "value")] if admin_key is not None else []
+    settings = state.settings
+    admin_state = [State(ids.ADMIN_KEY, "value")] if settings.admin_keys.enabled else []
 
     @callback(
         app,
@@ -97,11 +108,8 @@ def register_promote(app: Dash, state: DashboardState) -> None:
     def _promote(
         _submits: int, version: str | None, changes: int | None, *key: str | None
     ) -> tuple[Any, ...]:
-        if not admin_key_accepted(admin_key, key[0] if key else None):
-            return (
-                views.notice("The admin key is wrong: nothing was changed.", "error"),
-                no_update,
-            )
+        if not admin_key_accepted(settings, key[0] if key else None):
+            return (views.notice(refusal(settings), "error"), no_update)
         if not version:
             return (views.notice("Choose a version to promote.", "warn"), no_update)
         try:
@@ -121,8 +129,8 @@ def register_promote(app: Dash, state: DashboardState) -> None:
 
 def register_rollback(app: Dash, state: DashboardState) -> None:
     model_name = state.settings.model_name
-    admin_key = state.settings.admin_key_value
-    admin_state = [State(ids.ADMIN_KEY, "value")] if admin_key is not None else []
+    settings = state.settings
+    admin_state = [State(ids.ADMIN_KEY, "value")] if settings.admin_keys.enabled else []
 
     @callback(
         app,
@@ -164,11 +172,8 @@ def register_rollback(app: Dash, state: DashboardState) -> None:
         prevent_initial_call=True,
     )
     def _rollback(_submits: int, changes: int | None, *key: str | None) -> tuple[Any, ...]:
-        if not admin_key_accepted(admin_key, key[0] if key else None):
-            return (
-                views.notice("The admin key is wrong: nothing was changed.", "error"),
-                no_update,
-            )
+        if not admin_key_accepted(settings, key[0] if key else None):
+            return (views.notice(refusal(settings), "error"), no_update)
         try:
             require_mlflow(state)
             info = state.registry.rollback()

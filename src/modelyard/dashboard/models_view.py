@@ -6,12 +6,12 @@ answers for display and adds links to the MLflow UI.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from modelyard.config import Settings
 from modelyard.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ def _row(info: VersionInfo, links: RunLinks) -> ModelRow:
     )
 
 
-def admin_key_accepted(expected: str | None, given: str | None) -> bool:
-    """True when no admin key is configured, or when ``given`` matches it."""
-    if expected is None:
-        return True
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+def admin_key_accepted(settings: Settings, given: str | None) -> bool:
+    """True when ``given`` is an admin key, or when none is configured and the dashboard
+    listens on loopback only (admin actions are refused, not open, anywhere else)."""
+    return settings.admin_keys.allows(given, open_without_keys=settings.admin_open)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import httpx
@@ -14,6 +15,19 @@ from modelyard.dashboard.profiles import TrainingProfiles
 from modelyard.db.engine import make_engine
 from modelyard.errors import RegistryUnavailableError
 from modelyard.registry import Registry
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Sends the API key with requests to the prediction API, and to nothing else."""
+
+    def __init__(self, api_url: str, key: str) -> None:
+        self._prefix = api_url.rstrip("/") + "/"
+        self._header = f"Bearer {key}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if str(request.url).startswith(self._prefix):
+            request.headers["Authorization"] = self._header
+        yield request
 
 
 @dataclass
@@ -30,7 +44,12 @@ class DashboardState:
     def from_settings(cls, settings: Settings) -> DashboardState:
         """Create the resources (nothing connects until a panel first asks)."""
         engine = make_engine(settings.db_url, pool_pre_ping=True)
-        http = httpx.Client(timeout=PROBE_TIMEOUT_SECONDS, follow_redirects=True)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        http = httpx.Client(
+            timeout=PROBE_TIMEOUT_SECONDS,
+            follow_redirects=True,
+            auth=ApiKeyAuth(settings.api_base_url, key) if key else None,
+        )
         registry = Registry.from_settings(settings)
         health = HealthChecker(
             client=http,

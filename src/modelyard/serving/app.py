@@ -27,6 +27,7 @@ from modelyard.inference.watcher import VersionLoader
 from modelyard.serving.catalog import RegistryFactory
 from modelyard.serving.engine import Predictor
 from modelyard.serving.errors import ApiError, internal_error
+from modelyard.serving.guard import Guard
 from modelyard.serving.http import Reply
 from modelyard.serving.protocols import open_inference, own
 from modelyard.serving.router import ServingApp
@@ -76,9 +77,11 @@ def create_app(
     ``registries`` gives the registry of a model name (default: the settings' MLflow).
     """
     engine = Predictor(settings, registries, loader)
+    guard = Guard(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        guard.start()
         await engine.start()
         log.info(
             "API starting: models %s; /predict=%s /v1/predict=%s /v2/predict=%s",
@@ -89,6 +92,7 @@ def create_app(
             yield
         finally:
             await engine.stop()
+            guard.stop()
             log.info("API stopped")
 
     # FastAPIOffline: FastAPI whose /docs (Swagger UI) and /redoc load their scripts and styles
@@ -104,7 +108,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     docs.state.serving = engine
-    app = ServingApp(engine, docs)
+    app = ServingApp(engine, docs, guard)
     own_routes.register(app)
     mlflow_scoring.register(app)
     kserve_v1.register(app)

@@ -62,12 +62,15 @@ def serve(
             for variable in ("MODEL_REF", "V1_MODEL", "V2_MODEL"):
                 os.environ[f"MODELYARD_{variable}"] = binding
             os.environ["MODELYARD_MODELS"] = ""
+        if host is not None:
+            # the server processes judge admin access by the address they are bound to
+            os.environ["MODELYARD_HOST"] = host
         settings = get_settings()
         configure_logging("api", settings.log_level)
         uvicorn.run(
             "modelyard.serving.asgi:app",
             factory=True,
-            host=host or settings.host,
+            host=settings.host,
             port=port or settings.api_port,
             workers=workers or settings.api_workers,
             log_config=None,

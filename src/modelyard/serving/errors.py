@@ -39,6 +39,7 @@ Code = Literal[
     "body_too_large",
     "batch_too_large",
     "unsupported_media_type",
+    "rate_limited",
     "invalid_feature",
     "invalid_image",
     "invalid_parameter",
@@ -48,6 +49,8 @@ Code = Literal[
     "model_unavailable",
     "registry_unavailable",
     "too_many_models",
+    "overloaded",
+    "timeout",
 ]
 
 # The one table from error code to HTTP status (our own protocol's; see protocol_status).
@@ -62,6 +65,7 @@ STATUS: dict[Code, int] = {
     "body_too_large": 413,
     "batch_too_large": 413,
     "unsupported_media_type": 415,
+    "rate_limited": 429,
     "invalid_feature": 422,
     "invalid_image": 422,
     "invalid_parameter": 422,
@@ -71,6 +75,8 @@ STATUS: dict[Code, int] = {
     "model_unavailable": 503,
     "registry_unavailable": 503,
     "too_many_models": 503,
+    "overloaded": 503,
+    "timeout": 504,
 }
 
 # Domain errors by type, most specific first: the code each answers with.
@@ -95,7 +101,8 @@ class ApiError(Exception):
     """A request the API refuses: a code of STATUS, a message and the offending field.
 
     ``names_field``: the message already names the field (and row), as a domain error's
-    does, so protocols with a message only need not prefix it.
+    does, so protocols with a message only need not prefix it. ``headers`` go with the
+    answer in every protocol (``WWW-Authenticate``, ``Retry-After``, ...).
     """
 
     code: Code
@@ -103,6 +110,7 @@ class ApiError(Exception):
     field: str | None = None
     row: int | None = None
     names_field: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return self.message

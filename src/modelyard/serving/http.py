@@ -13,6 +13,7 @@ protocol also takes ``multipart/form-data`` and ``image/*`` bodies
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -113,6 +114,9 @@ class Call:
         """The body of a request that must declare JSON, parsed."""
         media_type(self.header(b"content-type"), (JSON,))
         return parse_json(await self.body(limit))
+
+
+Endpoint = Callable[[Call], Awaitable[Reply]]
 
 
 def content_type(raw: str | None) -> tuple[str, dict[str, str]]:

@@ -7,6 +7,10 @@ Serving our endpoints here, without FastAPI's and Starlette's per-request layers
 (middleware stack, dependency solving, request and response objects), halves what the
 framework costs a fast prediction.
 
+Each endpoint runs behind the gate of its access level (:mod:`modelyard.serving.guard`:
+keys, rate limit, concurrency and time limits), or straight when nothing applies to it;
+CORS headers are added only when ``MODELYARD_CORS_ORIGINS`` lists origins.
+
 Every request is counted and timed by route template, method and status. An error an
 endpoint raises is rendered in its protocol's shape (the ``render`` it was registered
 with); one nothing expects answers 500 with a generic message, and is logged with its
@@ -18,22 +22,24 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import Message, Receive, Scope, Send
 
 from modelyard.serving.engine import Predictor
 from modelyard.serving.errors import ApiError, internal_error, known_error
-from modelyard.serving.http import Call, Reply
+from modelyard.serving.guard import Access, Gate, Guard
+from modelyard.serving.http import Call, Endpoint, Reply
+from modelyard.serving.routes.docs import with_statuses
 
 log = logging.getLogger(__name__)
 
-Endpoint = Callable[[Call], Awaitable[Reply]]
 Render = Callable[[ApiError], Reply]
 
 
@@ -45,24 +51,34 @@ class _Path:
     render: Render
     regex: re.Pattern[str] | None
     methods: dict[str, Endpoint] = field(default_factory=dict)
+    gates: dict[str, Gate | None] = field(default_factory=dict)
 
 
 class ServingApp:
     """The ASGI app: our endpoints first, everything else (docs, lifespan) to ``docs``."""
 
-    def __init__(self, engine: Predictor, docs: FastAPI) -> None:
+    def __init__(self, engine: Predictor, docs: FastAPI, guard: Guard | None = None) -> None:
         self.engine = engine
         self.docs = docs
+        self.guard = guard or Guard(engine.settings)
         self.state = docs.state
         self._exact: dict[str, _Path] = {}
         self._templated: list[_Path] = []
         self._metrics = engine.metrics
+        self._cors = _cors(self._serve, engine.settings.cors_origin_list)
 
     # --- registration ------------------------------------------------------------------------
     def route(
-        self, method: str, path: str, endpoint: Endpoint, render: Render, **docs: Any
+        self,
+        method: str,
+        path: str,
+        endpoint: Endpoint,
+        render: Render,
+        access: Access = "api",
+        **docs: Any,
     ) -> None:
-        """Serve ``endpoint`` at ``method path``; ``docs`` go to FastAPI's ``add_api_route``."""
+        """Serve ``endpoint`` at ``method path`` to callers ``access`` admits (see
+        :mod:`~modelyard.serving.guard`); ``docs`` go to FastAPI's ``add_api_route``."""
         entry = self._exact.get(path) or next(
             (p for p in self._templated if p.template == path), None
         )
@@ -74,13 +90,21 @@ class ServingApp:
             else:
                 self._templated.append(entry)
         entry.methods[method] = endpoint
+        entry.gates[method] = self.guard.gate(access)
+        if "responses" in docs:
+            docs["responses"] = with_statuses(docs["responses"], self.guard.statuses(access))
         self.docs.add_api_route(path, _documented, methods=[method], name=endpoint.__name__, **docs)
 
     # --- serving -----------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # the lifespan, for one
             await self.docs(scope, receive, send)
-            return
+        elif self._cors is None:
+            await self._serve(scope, receive, send)
+        else:
+            await self._cors(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method = scope["method"]
         wanted = "GET" if method == "HEAD" else method
@@ -92,10 +116,17 @@ class ServingApp:
         if endpoint is None:
             reply = self._not_allowed(entry, method)
         else:
+            gate = entry.gates[wanted]
             try:
-                reply = await endpoint(Call(scope, receive, self.engine, params))
+                if gate is None:
+                    reply = await endpoint(Call(scope, receive, self.engine, params))
+                else:
+                    reply = await gate.run(endpoint, Call(scope, receive, self.engine, params))
             except Exception as exc:
-                reply = entry.render(self._error(exc, method, entry.template))
+                error = self._error(exc, method, entry.template)
+                reply = entry.render(error)
+                if error.headers:
+                    reply.headers = (*reply.headers, *error.headers)
         await _send(send, reply, head=method == "HEAD")
         self._metrics.observe_request(
             entry.template, method, reply.status, time.perf_counter() - started
@@ -149,6 +180,31 @@ class ServingApp:
             self._metrics.observe_request(
                 template, scope["method"], status, time.perf_counter() - started
             )
+
+
+def _cors(app: Callable[..., Any], origins: tuple[str, ...]) -> CORSMiddleware | None:
+    """Starlette's CORS handling for ``origins`` (None: no cross-origin calls, no cost)."""
+    if not origins:
+        return None
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-API-Key",
+            "X-Admin-Key",
+            "Inference-Header-Content-Length",
+        ],
+        expose_headers=[
+            "X-Model-Version",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+    )
 
 
 async def _send(send: Send, reply: Reply, *, head: bool = False) -> None:

@@ -31,7 +31,15 @@ MEDIA_TYPES = (CSV, JSON)
 REQUIRED = (
     f"The input must be a JSON dictionary with exactly one of the input fields {set(FORMATS)}"
 )
-_CODES = {404: "RESOURCE_DOES_NOT_EXIST", 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
+_CODES = {
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+    503: "TEMPORARILY_UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 def decode(mime: str, body: bytes, max_top_k: int = 100) -> tuple[TabularInput | Images, int]:

@@ -102,16 +102,19 @@ V2_ERROR: dict[str, Any] = {
 
 REASONS = {
     400: "Malformed request (bad JSON, wrong layout or tensor).",
-    401: "Admin key missing.",
-    403: "Admin key wrong.",
+    401: "Key missing (see WWW-Authenticate).",
+    403: "Key wrong, or admin actions without a key on a server not bound to loopback.",
     404: "Unknown model, version or alias.",
+    429: "Over MODELYARD_RATE_LIMIT (see Retry-After and X-RateLimit-*).",
     413: "Body over MODELYARD_MAX_BODY_BYTES or batch over MODELYARD_MAX_BATCH_ROWS.",
     415: "Content-Type missing, not one the endpoint takes (JSON: application/json), or not UTF-8.",
     422: "A feature is missing, unknown, not a number or not finite; an image that cannot "
     "be read (not base64, not an image, truncated, over the pixel limit, animated, an "
     "unsupported mode); a bad top_k.",
     500: "An unexpected server error (logged and counted); the body says nothing more.",
-    503: "The model is not loaded yet (or MLflow is unreachable).",
+    503: "The model is not loaded yet (or MLflow is unreachable), or "
+    "MODELYARD_MAX_CONCURRENCY requests are in progress (see Retry-After).",
+    504: "The request took over MODELYARD_REQUEST_TIMEOUT_SECONDS.",
 }
 PATH_PARAMETERS = {
     "name": "The registered model's name.",
@@ -131,6 +134,22 @@ def error_responses(
         }
         for code in (*codes, 500)
     }
+
+
+def with_statuses(
+    responses: dict[int | str, dict[str, Any]], statuses: tuple[int, ...]
+) -> dict[int | str, dict[str, Any]]:
+    """``responses`` documenting ``statuses`` too (a guard's refusals), in the shape of the
+    route's own 500: each protocol's error schema."""
+    internal = responses.get(500)
+    if internal is None:
+        return responses
+    added: dict[int | str, dict[str, Any]] = {
+        status: {**internal, "description": REASONS[status]}
+        for status in statuses
+        if status not in responses
+    }
+    return {**responses, **added}
 
 
 def path_parameters(path: str, *query: dict[str, Any]) -> dict[str, Any]:

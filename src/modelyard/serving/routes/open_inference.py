@@ -111,12 +111,15 @@ async def infer(call: Call) -> Reply:
 
 def register(app: ServingApp) -> None:
     tags: list[str | Enum] = ["open inference (v2)"]
-    app.route("GET", "/v2/health/live", live, codec.render, tags=tags, summary="Server live.")
+    app.route(
+        "GET", "/v2/health/live", live, codec.render, "open", tags=tags, summary="Server live."
+    )
     app.route(
         "GET",
         "/v2/health/ready",
         server_ready,
         codec.render,
+        "open",
         tags=tags,
         summary="Server ready: 200 once every configured model is loaded, 400 before.",
         responses={400: response("Some configured model is still loading.", JSON, NOT_READY)},

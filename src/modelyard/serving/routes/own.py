@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 from modelyard.bindings import Binding
-from modelyard.serving.http import Call, Reply, json_reply
+from modelyard.serving.http import Call, Endpoint, Reply, json_reply
 from modelyard.serving.protocols import own
-from modelyard.serving.router import Endpoint, ServingApp
+from modelyard.serving.router import ServingApp
 from modelyard.serving.routes.docs import (
     IMAGE_B64,
     IMAGE_RANKED,
