@@ -194,3 +194,21 @@ def test_empty_database_gives_empty_answers(engine: Engine) -> None:
         assert queries.labelled_outcomes(conn, "iris").empty
         assert queries.drift_history(conn, "iris").empty
         assert queries.feature_names(conn) == []
+
+
+def test_the_latest_comparison_is_shown_for_the_served_version(engine: Engine) -> None:
+    from modelyard.dashboard import views
+    from modelyard.streaming import store
+    from modelyard.streaming.comparison import compare
+
+    truth = ["a", "a", "b", "b"]
+    c = compare(truth, ["a", "b", "b", "a"], ["a", "a", "b", "b"])
+    store.save_comparison(engine, model_name="iris", champion="2", challenger="3", window=100, c=c)
+    with engine.connect() as conn:
+        latest = queries.latest_comparison(conn, "iris")
+        assert queries.latest_comparison(conn, "other") is None
+    assert latest is not None and latest.labelled_rows == 4
+    assert (latest.champion_accuracy, latest.challenger_accuracy) == (0.5, 1.0)
+    shown = str(views.comparison_summary(latest, "2"))
+    assert "challenger v3" in shown and "100.0%" in shown and "challenger ahead" in shown
+    assert views.comparison_summary(latest, "3") is None  # not the version served now

@@ -82,6 +82,7 @@ def register_quality(app: Dash, state: DashboardState) -> None:
                 history = queries.quality_history(conn, model_name)
                 latest = queries.latest_quality(conn, model_name)
                 outcomes = queries.labelled_outcomes(conn, model_name)
+                comparison = queries.latest_comparison(conn, model_name)
         except Exception as exc:
             message, tone = explain(exc, "quality")
             blank = figures.empty("No data")
@@ -92,7 +93,7 @@ def register_quality(app: Dash, state: DashboardState) -> None:
             blank = figures.empty("Waiting for labels", 300)
             return (views.notice(text), None, accuracy_fig, blank, blank, SHOW)
         errors = int((~outcomes["correct"]).sum()) if not outcomes.empty else 0
-        summary = views.quality_summary(
+        summary: Any = views.quality_summary(
             latest.accuracy,
             latest.labelled_rows,
             latest.window,
@@ -100,6 +101,9 @@ def register_quality(app: Dash, state: DashboardState) -> None:
             errors=errors,
             rows=len(outcomes),
         )
+        against = views.comparison_summary(comparison, latest.model_version) if comparison else None
+        if against is not None:
+            summary = [summary, against]
         return (
             None,
             summary,

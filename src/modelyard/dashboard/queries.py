@@ -18,6 +18,7 @@ from modelyard.db.models import (
     FAILED,
     PENDING,
     SCORED,
+    ComparisonSnapshot,
     DriftSnapshot,
     Observation,
     Prediction,
@@ -145,6 +146,43 @@ class QualityNow:
     window: int
     per_class_recall: dict[str, float | None]
     confusion: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class ComparisonNow:
+    """The newest comparison of the served version with the challenger in its shadow."""
+
+    champion_version: str
+    challenger_version: str
+    labelled_rows: int
+    champion_accuracy: float | None
+    challenger_accuracy: float | None
+    agreement: float | None
+    challenger_wins: int
+    champion_wins: int
+    p_value: float | None
+
+
+def latest_comparison(conn: Connection, model_name: str) -> ComparisonNow | None:
+    row = conn.execute(
+        select(ComparisonSnapshot)
+        .where(ComparisonSnapshot.model_name == model_name)
+        .order_by(ComparisonSnapshot.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return ComparisonNow(
+        champion_version=row.champion_version,
+        challenger_version=row.challenger_version,
+        labelled_rows=row.labelled_rows,
+        champion_accuracy=row.champion_accuracy,
+        challenger_accuracy=row.challenger_accuracy,
+        agreement=row.agreement,
+        challenger_wins=row.challenger_wins,
+        champion_wins=row.champion_wins,
+        p_value=row.p_value,
+    )
 
 
 def latest_quality(conn: Connection, model_name: str) -> QualityNow | None:

@@ -12,7 +12,7 @@ from dash import dash_table, html
 from modelyard.dashboard import ids
 from modelyard.dashboard.health import ServiceStatus
 from modelyard.dashboard.models_view import ModelsView
-from modelyard.dashboard.queries import Counts
+from modelyard.dashboard.queries import ComparisonNow, Counts
 
 Tone = Literal["info", "ok", "warn", "error"]
 
@@ -177,6 +177,46 @@ def quality_summary(
             _stat(f"errors among last {rows:,} labelled", f"{errors:,}", "stat-errors"),
         ],
         className="stats",
+    )
+
+
+def comparison_summary(c: ComparisonNow, served_version: str) -> html.Div | None:
+    """Champion against the challenger in its shadow, on the labelled rows both scored; None
+    when the comparison is not of the version served now."""
+    if c.champion_version != served_version:
+        return None
+
+    def share(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1%}"
+
+    if c.p_value is None:
+        verdict = "no row yet where exactly one is right"
+    else:
+        better = "challenger" if c.challenger_wins > c.champion_wins else "champion"
+        verdict = f"{better} ahead, McNemar p = {c.p_value:.3g}"
+    return html.Div(
+        [
+            html.Div(
+                f"Champion v{c.champion_version} against challenger v{c.challenger_version} "
+                f"(in the shadow) on {c.labelled_rows:,} labelled rows both scored",
+                className="comparison-title",
+            ),
+            html.Div(
+                [
+                    _stat("champion accuracy", share(c.champion_accuracy)),
+                    _stat("challenger accuracy", share(c.challenger_accuracy), "stat-challenger"),
+                    _stat("agreement", share(c.agreement)),
+                    _stat(
+                        "right only: challenger / champion",
+                        f"{c.challenger_wins:,} / {c.champion_wins:,}",
+                    ),
+                    _stat("evidence", verdict, "stat-verdict"),
+                ],
+                className="stats",
+            ),
+        ],
+        className="comparison",
+        id="comparison-summary",
     )
 
 
