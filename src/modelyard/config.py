@@ -228,6 +228,13 @@ class Settings(BaseSettings):
         le=1,
         description="Share of failed recent rows above which the worker turns red.",
     )
+    mirror_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the API's answered requests scored again by the "
+        "MODELYARD_SHADOW_REF version, off the response path (counted in /metrics); 0: none.",
+    )
     shadow_ref: str = Field(
         default="challenger",
         description="Alias or version the worker also scores every observation with (in the "

@@ -35,6 +35,7 @@ from modelyard.registry import Registry
 from modelyard.serving.batching import Arrival, MicroBatcher
 from modelyard.serving.catalog import Catalog, RegistryFactory
 from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.mirror import Mirror
 from modelyard.serving.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Predictor:
         # on the same cores (and thrash their caches) while the event loop waits for a turn.
         self.decoders: ThreadPoolExecutor | None = None
         self.batcher: MicroBatcher | None = None
+        self.mirror: Mirror | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -107,6 +109,14 @@ class Predictor:
                 self.metrics,
             )
             self.batcher.start()
+        if self.settings.mirror_share > 0 and self.settings.shadow_ref.strip():
+            self.mirror = Mirror(
+                self.catalog,
+                self.scorer,
+                self.metrics,
+                self.settings.mirror_share,
+                self.settings.shadow_ref.strip(),
+            )
         self._tasks.append(asyncio.create_task(self._load_until_ready(), name="model-loader"))
         if self.settings.registry_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self._poll(), name="registry-poll"))
@@ -118,6 +128,8 @@ class Predictor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.mirror is not None:
+            await self.mirror.stop()
         if self.batcher is not None:
             await self.batcher.stop()
         if self.scorer is not None:
@@ -181,6 +193,8 @@ class Predictor:
             scores = await scorer.score(model, matrix)
             labels, probabilities = scores.labels, scores.probabilities
         self.metrics.observe_predictions(model, labels, probabilities)
+        if self.mirror is not None and not model.info.fixed:
+            self.mirror.offer(model, matrix, labels)
         return Prediction(model, labels, probabilities)
 
     # --- finding models ----------------------------------------------------------------------

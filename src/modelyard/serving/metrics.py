@@ -100,6 +100,37 @@ class ServingMetrics:
             buckets=WAIT_BUCKETS,
             registry=r,
         )
+        self.mirrored_rows = Counter(
+            "modelyard_api_mirrored_rows",
+            "Served rows scored again by the challenger, off the response path.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.mirror_agreed_rows = Counter(
+            "modelyard_api_mirror_agreed_rows",
+            "Mirrored rows the challenger labelled as the served version did.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.mirror_latency = Histogram(
+            "modelyard_api_mirror_seconds",
+            "Time the challenger took to score a mirrored request.",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.mirror_failures = Counter(
+            "modelyard_api_mirror_failures",
+            "Mirrored requests the challenger failed to score.",
+            ["model"],
+            registry=r,
+        )
+        self.mirror_skipped = Counter(
+            "modelyard_api_mirror_skipped",
+            "Requests not mirrored because too many mirrored calls were running.",
+            ["model"],
+            registry=r,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     # --- requests --------------------------------------------------------------------------
@@ -131,6 +162,13 @@ class ServingMetrics:
             return
         for label, count in Tally(map(str, labels)).items():
             self.predictions.labels(model.name, model.version, label).inc(count)
+
+    def observe_mirror(
+        self, challenger: LoadedModel, rows: int, agreed: int, seconds: float
+    ) -> None:
+        self.mirrored_rows.labels(challenger.name, challenger.version).inc(rows)
+        self.mirror_agreed_rows.labels(challenger.name, challenger.version).inc(agreed)
+        self.mirror_latency.labels(challenger.name, challenger.version).observe(seconds)
 
     # --- models ----------------------------------------------------------------------------
     def on_model_event(self, event: SwapEvent, model: LoadedModel | None, name: str) -> None:
