@@ -228,6 +228,20 @@ class Settings(BaseSettings):
         le=1,
         description="Share of failed recent rows above which the worker turns red.",
     )
+    promotion_policy: Literal["manual", "evidence"] = Field(
+        default="manual",
+        description="manual: a person promotes and rolls back; evidence: the worker promotes "
+        "the challenger and rolls back on the live comparison.",
+    )
+    promotion_min_rows: int = Field(
+        default=200, ge=1, description="Labelled rows both versions scored before deciding."
+    )
+    promotion_margin: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="Accuracy lead that decides (either way)."
+    )
+    promotion_max_p: float = Field(
+        default=0.05, gt=0.0, le=1.0, description="McNemar p-value below which a lead counts."
+    )
     mirror_share: float = Field(
         default=0.0,
         ge=0.0,

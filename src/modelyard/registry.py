@@ -354,6 +354,9 @@ class Registry:
         log.info("alias %s@%s -> version %s", self.name, alias, info.version)
         return self.resolve(info.version)
 
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        self._call("tag version", self.client.set_model_version_tag, self.name, version, key, value)
+
     def promote(self, version: str, *, record_history: bool = True) -> VersionInfo:
         """Move ``champion`` to ``version``; remember the previous holder for rollback."""
         target = self.resolve(str(version))

@@ -95,6 +95,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     """The ``modelyard worker`` service; returns the number of rows it scored."""
     from modelyard.inference.watcher import ModelSlots
     from modelyard.registry import Registry
+    from modelyard.streaming.evidence import Policy, Promoter
     from modelyard.streaming.failures import FailureWindow
     from modelyard.streaming.metrics import MetricsServer, WorkerMetrics
     from modelyard.streaming.profiles import ProfileCache
@@ -136,9 +137,12 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
         # would otherwise trigger over and over.
         gc.collect()
         gc.freeze()
-        shadow = None
+        shadow = promoter = None
         if settings.shadow_ref.strip() and binding.source is None:  # aliases need a registry
             shadow = Shadow(slots, settings.shadow_ref.strip(), settings.registry_poll_seconds)
+            policy = Policy.from_settings(settings)
+            if policy.mode == "evidence":
+                promoter = Promoter(registry, policy, settings.shadow_ref.strip())
         worker = Worker(
             engine,
             slot,
@@ -147,6 +151,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
             metrics=metrics,
             profiles=profiles,
             shadow=shadow.model_for if shadow is not None else None,
+            promoter=promoter,
         )
         worker.run()
         return worker.heartbeat.rows_scored

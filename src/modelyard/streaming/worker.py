@@ -30,6 +30,7 @@ from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import ModelSlot
 from modelyard.streaming import store
 from modelyard.streaming.comparison import compare
+from modelyard.streaming.evidence import Promoter
 from modelyard.streaming.failures import Level
 from modelyard.streaming.metrics import WorkerMetrics
 from modelyard.streaming.monitoring import Drift, drift, min_window, quality
@@ -105,10 +106,12 @@ class Worker:
         profiles: ProfileCache | None = None,
         waiter: Waiter | None = None,
         shadow: ShadowSource | None = None,
+        promoter: Promoter | None = None,
     ) -> None:
         self.engine = engine
         self.slot = slot
         self.shadow = shadow
+        self.promoter = promoter
         self.options = options
         self.stop = stop or threading.Event()
         self.metrics = metrics or WorkerMetrics()
@@ -331,6 +334,10 @@ class Worker:
             c=c,
         )
         self.metrics.set_comparison(model.version, challenger.version, c)
+        if self.promoter is not None:
+            decision = self.promoter.consider(model, challenger, c)
+            if decision.action is not None:
+                self.slot.check()  # serve the new champion from the next batch on
         if c.rows:
             log.info(
                 "version %s against challenger %s on %d labelled rows: accuracy %.3f vs %.3f, "
