@@ -3,10 +3,8 @@
 The API's and the worker's metrics are built as the services build them (``ServingMetrics()``
 in the API's engine, ``WorkerMetrics()`` in the worker), each on a registry of its own, and
 compared with the table's rows: exported name, type and label names. The MLflow server's
-metrics cannot be read without starting ``mlflow server --expose-prometheus`` with
-``prometheus-flask-exporter`` installed, which the locked environment does not include: the
-exporter's names are kept here (read from MLflow 3.17's ``/metrics`` with that exporter,
-0.23), and the OTLP ones are read from MLflow's own source, without importing it.
+exporter metrics are read from a Flask app that MLflow's own exporter set-up instruments (as
+``mlflow server --expose-prometheus`` does), and the OTLP ones from MLflow's own source.
 """
 
 from __future__ import annotations
@@ -14,12 +12,15 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.streaming.metrics import WorkerMetrics
@@ -29,17 +30,26 @@ README = (REPO_ROOT / "README.md").read_text()
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 TYPES = {"counter", "gauge", "histogram"}
 
-# prometheus-flask-exporter's metrics as `mlflow server --expose-prometheus` names them
-# (`defaults_prefix="mlflow"`, grouped by MLflow's version).
-MLFLOW_EXPORTER = {
-    "mlflow_http_request_total": ("counter", frozenset({"method", "status"})),
-    "mlflow_http_request_duration_seconds": (
-        "histogram",
-        frozenset({"method", "status", "mlflow_version"}),
-    ),
-    "mlflow_http_request_exceptions_total": ("counter", frozenset({"method", "status"})),
-    "mlflow_exporter_info": ("gauge", frozenset({"version"})),
-}
+# A Flask app with MLflow's own exporter set-up (as `mlflow server --expose-prometheus DIR`
+# activates it), one request answered and one that raises; its /metrics text on stdout.
+# prometheus_client picks multiprocess mode at import: hence a process of its own.
+_MLFLOW_EXPORTER_PROBE = """
+import os, sys
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+from flask import Flask
+from mlflow.server.prometheus_exporter import activate_prometheus_exporter
+app = Flask("probe")
+app.add_url_rule("/ok", "ok", lambda: "ok")
+def fail():
+    raise RuntimeError("counted as an exception")
+app.add_url_rule("/fail", "fail", fail)
+app.logger.disabled = True
+activate_prometheus_exporter(app)
+client = app.test_client()
+client.get("/ok")
+client.get("/fail")
+sys.stdout.write(client.get("/metrics").get_data(as_text=True))
+"""
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,35 @@ def mlflow_otlp_metrics() -> dict[str, tuple[str, frozenset[str]]]:
     return out
 
 
+def families(text: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """Name as scraped → (type, label names) of every family in Prometheus text."""
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for family in text_string_to_metric_families(text):
+        labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
+        name = family.name + ("_total" if family.type == "counter" else "")
+        out[name] = (family.type, labels)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mlflow_exporter(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[str, frozenset[str]]]:
+    """The metrics MLflow's Prometheus exporter serves (prometheus-flask-exporter)."""
+    folder = tmp_path_factory.mktemp("mlflow-metrics")
+    done = subprocess.run(
+        [sys.executable, "-c", _MLFLOW_EXPORTER_PROBE, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = families(done.stdout)
+    assert "mlflow_http_request_exceptions_total" in found, done.stdout
+    return found
+
+
 def services() -> dict[str, tuple[str, frozenset[str]]]:
     api = ServingMetrics()
     worker = WorkerMetrics()
@@ -114,8 +153,19 @@ def test_every_metric_the_api_and_the_worker_export_is_in_the_catalogue() -> Non
         assert rows[name].labels == labels, f"{name}: labels {sorted(labels)} in the code"
 
 
-def test_every_catalogued_metric_exists() -> None:
-    known = {**services(), **MLFLOW_EXPORTER, **mlflow_otlp_metrics()}
+def test_every_metric_the_mlflow_server_exports_is_in_the_catalogue(
+    mlflow_exporter: dict[str, tuple[str, frozenset[str]]],
+) -> None:
+    rows = catalogue()
+    for name, (kind, labels) in {**mlflow_exporter, **mlflow_otlp_metrics()}.items():
+        assert name in rows, f"{name} ({kind}) is missing from the README's metric catalogue"
+        assert (rows[name].type, rows[name].labels) == (kind, labels), name
+
+
+def test_every_catalogued_metric_exists(
+    mlflow_exporter: dict[str, tuple[str, frozenset[str]]],
+) -> None:
+    known = {**services(), **mlflow_exporter, **mlflow_otlp_metrics()}
     for name, row in catalogue().items():
         assert name in known, f"the README catalogues {name}, which nothing exports"
         kind, labels = known[name]

@@ -44,6 +44,7 @@ def mlflow(
         mlflow_server_argv,
         mlflow_server_env,
         prepare_local_stores,
+        reset_metrics_dir,
     )
 
     with cli_errors():
@@ -51,6 +52,7 @@ def mlflow(
         settings = get_settings()
         configure_logging("mlflow", settings.log_level)
         prepare_local_stores(settings)
+        reset_metrics_dir(settings)
         argv = mlflow_server_argv(settings, access_log=access_log)
         env = mlflow_server_env(os.environ, settings)
     # the server replaces this process, so signals reach it directly

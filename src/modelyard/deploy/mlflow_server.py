@@ -13,7 +13,8 @@ _LOCAL_SCHEMES = ("sqlite:", "file:")
 
 
 def mlflow_server_argv(settings: Settings, *, access_log: bool = True) -> list[str]:
-    """``mlflow server`` with the artifact store, served artifacts and allowed hosts.
+    """``mlflow server`` with the artifact store, served artifacts, allowed hosts and its
+    Prometheus metrics on ``/metrics`` (``--expose-prometheus``).
 
     The backend store URI is not here: it may hold a database password, which any user
     could read on a command line; :func:`mlflow_server_env` passes it.
@@ -36,8 +37,23 @@ def mlflow_server_argv(settings: Settings, *, access_log: bool = True) -> list[s
         str(settings.mlflow_workers),
         "--allowed-hosts",
         settings.mlflow_allowed_hosts,
+        "--expose-prometheus",
+        str(metrics_dir(settings)),
         *quiet,
     ]
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Where the server's Prometheus exporter keeps its per-process metric files."""
+    return settings.home.resolve() / "mlflow-metrics"
+
+
+def reset_metrics_dir(settings: Settings) -> None:
+    """Start the server's metrics afresh: files a previous server left would add up with ours."""
+    folder = metrics_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
 
 
 def mlflow_server_env(base: Mapping[str, str], settings: Settings) -> dict[str, str]:
