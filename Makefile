@@ -51,12 +51,14 @@ lint: sync
 
 # The alert rules (deploy/prometheus/rules) and the compose Prometheus's configuration are
 # valid, and every alert fires on the series of its unit tests (deploy/prometheus/tests) and
-# stays silent on the others. `check config` does not resolve the compose host names.
+# stays silent on the others; Alertmanager's configuration is valid. `check config` does not
+# resolve the compose host names.
 rules: test-services
 	@echo "== alert rules: promtool check and unit tests"
 	promtool check rules deploy/prometheus/rules/*.yml
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/tests/*.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
 
 unit: sync
 	@echo "== unit tests (no servers)"

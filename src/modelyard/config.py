@@ -270,6 +270,21 @@ class Settings(BaseSettings):
     ui_lag_warning_seconds: float = Field(
         default=30.0, gt=0, description="Worker queue lag the dashboard shows amber above."
     )
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus the dashboard reads firing alerts from (unset: no alerts shown).",
+    )
+
+    # --- monitoring (`modelyard up --monitoring`) ------------------------------------------
+    prometheus_port: int = Field(
+        default=9090, ge=1, le=65535, description="Port of the Prometheus `up --monitoring` starts."
+    )
+    alertmanager_port: int = Field(
+        default=9093,
+        ge=1,
+        le=65535,
+        description="Port of the Alertmanager `up --monitoring` starts.",
+    )
 
     @field_validator("home", "data_dir")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -45,7 +45,7 @@ class ServiceStatus:
     url: str | None = None
 
 
-def _error_text(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
     if isinstance(exc, httpx.ConnectError):
@@ -75,7 +75,7 @@ def probe_api(client: httpx.Client, base_url: str) -> ServiceStatus:
     try:
         response = client.get(url)
     except httpx.HTTPError as exc:
-        return ServiceStatus("api", title, "red", f"unreachable: {_error_text(exc)}", base_url)
+        return ServiceStatus("api", title, "red", f"unreachable: {error_text(exc)}", base_url)
     if response.status_code == 200:
         reason = "ready"
         try:
@@ -103,7 +103,7 @@ def probe_mlflow(client: httpx.Client, tracking_uri: str, public_url: str) -> Se
     try:
         response = client.get(f"{tracking_uri.rstrip('/')}/health")
     except httpx.HTTPError as exc:
-        return ServiceStatus("mlflow", title, "red", f"unreachable: {_error_text(exc)}", public_url)
+        return ServiceStatus("mlflow", title, "red", f"unreachable: {error_text(exc)}", public_url)
     if response.status_code == 200:
         return ServiceStatus("mlflow", title, "green", "tracking server healthy", public_url)
     return ServiceStatus(
@@ -202,7 +202,7 @@ def probe_worker(
             "worker", title, "red", f"/metrics answered {exc.response.status_code}", metrics_url
         )
     except httpx.HTTPError as exc:
-        reason = f"unreachable: {_error_text(exc)}"
+        reason = f"unreachable: {error_text(exc)}"
         return ServiceStatus("worker", title, "red", reason, metrics_url)
     except ValueError as exc:
         return ServiceStatus("worker", title, "red", f"unreadable metrics: {exc}", metrics_url)
@@ -249,7 +249,10 @@ def probe_database(engine: Engine) -> ServiceStatus:
 
 
 class HealthChecker:
-    """Runs every probe side by side, so one slow service does not hold up the others."""
+    """Runs every probe side by side, so one slow service does not hold up the others.
+
+    ``more``: further probes, shown after the services' own (the firing alerts).
+    """
 
     def __init__(
         self,
@@ -261,6 +264,7 @@ class HealthChecker:
         mlflow_public_url: str,
         worker_metrics_url: str,
         lag_warning_seconds: float,
+        more: Sequence[Callable[[], ServiceStatus]] = (),
     ) -> None:
         self._client = client
         self._engine = engine
@@ -270,6 +274,7 @@ class HealthChecker:
         self._worker_metrics_url = worker_metrics_url
         self._lag_warning = lag_warning_seconds
         self._meter = RateMeter()
+        self._more = tuple(more)
 
     def check_all(self) -> list[ServiceStatus]:
         probes: list[Callable[[], ServiceStatus]] = [
@@ -280,5 +285,6 @@ class HealthChecker:
             ),
             lambda: probe_database(self._engine),
         ]
+        probes.extend(self._more)
         with ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="probe") as pool:
             return list(pool.map(lambda probe: probe(), probes))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import functools
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import Engine
 
 from modelyard.config import Settings
-from modelyard.dashboard.health import PROBE_TIMEOUT_SECONDS, HealthChecker
+from modelyard.dashboard.alerts import probe_alerts
+from modelyard.dashboard.health import PROBE_TIMEOUT_SECONDS, HealthChecker, ServiceStatus
 from modelyard.dashboard.models_view import RunLinks
 from modelyard.dashboard.profiles import TrainingProfiles
 from modelyard.db.engine import make_engine
@@ -59,6 +61,7 @@ class DashboardState:
             mlflow_public_url=settings.mlflow_ui_url,
             worker_metrics_url=settings.worker_metrics_endpoint,
             lag_warning_seconds=settings.ui_lag_warning_seconds,
+            more=_alert_probes(http, settings.prometheus_url),
         )
         return cls(
             settings=settings,
@@ -73,6 +76,15 @@ class DashboardState:
     def close(self) -> None:
         self.http.close()
         self.engine.dispose()
+
+
+def _alert_probes(
+    http: httpx.Client, prometheus_url: str | None
+) -> list[Callable[[], ServiceStatus]]:
+    """The firing alerts' row, when a Prometheus is configured (none otherwise)."""
+    if prometheus_url is None:
+        return []
+    return [functools.partial(probe_alerts, http, prometheus_url)]
 
 
 def require_mlflow(state: DashboardState) -> None:

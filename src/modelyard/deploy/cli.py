@@ -20,6 +20,9 @@ def up(  # noqa: PLR0917 - Typer takes options as parameters
     stream: bool = typer.Option(True, help="Replay the demo stream into the database."),
     ui: bool = typer.Option(True, help="Start the dashboard."),
     viz: bool = typer.Option(True, help="Start Kedro-Viz."),
+    monitoring: bool = typer.Option(
+        False, help="Start Prometheus and Alertmanager (Debian's packages) watching the stack."
+    ),
     timeout: float = typer.Option(180.0, help="Seconds each service may take to become healthy."),
 ) -> None:
     """Start the local stack (MLflow, training, API, worker, stream, dashboard, Kedro-Viz)."""
@@ -30,7 +33,13 @@ def up(  # noqa: PLR0917 - Typer takes options as parameters
         settings = get_settings()
         configure_logging("up", settings.log_level)
         options = StackOptions(
-            train=train, images=images, stream=stream, ui=ui, viz=viz, startup_timeout=timeout
+            train=train,
+            images=images,
+            stream=stream,
+            ui=ui,
+            viz=viz,
+            monitoring=monitoring,
+            startup_timeout=timeout,
         )
         code = run_stack(settings, options, Supervisor(child_env(settings)))
     raise typer.Exit(code)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from modelyard.config import Settings
+from modelyard.deploy import monitoring
 from modelyard.deploy.mlflow_server import prepare_local_stores
 from modelyard.deploy.ports import require_free
 from modelyard.deploy.supervisor import Child, StartupError, Supervisor
@@ -40,6 +41,7 @@ class StackOptions:
     stream: bool = True
     ui: bool = True
     viz: bool = True
+    monitoring: bool = False
     startup_timeout: float = 180.0
 
 
@@ -76,6 +78,10 @@ def _listening_ports(settings: Settings, options: StackOptions) -> list[tuple[st
         ports.append(("ui", settings.ui_port, "MODELYARD_UI_PORT"))
     if options.viz:
         ports.append(("viz", settings.viz_port, "MODELYARD_VIZ_PORT"))
+    if options.monitoring:
+        ports.append(("prometheus", settings.prometheus_port, "MODELYARD_PROMETHEUS_PORT"))
+        alertmanager = ("alertmanager", settings.alertmanager_port, "MODELYARD_ALERTMANAGER_PORT")
+        ports.append(alertmanager)
     return ports
 
 
@@ -96,6 +102,8 @@ def urls(settings: Settings, options: StackOptions) -> dict[str, str]:
         out["Dashboard"] = f"http://{settings.client_host}:{settings.ui_port}/"
     if options.viz:
         out["Kedro-Viz"] = settings.viz_base_url
+    if options.monitoring:
+        out["Prometheus"], out["Alertmanager"] = monitoring.urls(settings)
     return out
 
 
@@ -152,8 +160,13 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
     """Start the stack; what needs no MLflow starts while MLflow boots and the models train."""
     _require_free(settings, options)  # all of them now, before minutes of training
     prepare_local_stores(settings)
+    own_mlflow = options.mlflow and _runs_own_mlflow(settings)
+    watching: list[Child] = []
+    if options.monitoring:  # first: the dashboard, started early, reads its alerts
+        binaries = monitoring.find_binaries()
+        watching = monitoring.start_monitoring(settings, sup, binaries, mlflow=own_mlflow)
     mlflow = None
-    if options.mlflow and _runs_own_mlflow(settings):
+    if own_mlflow:
         mlflow = sup.start(
             "mlflow", _module_argv("mlflow", "--no-access-log"), f"{settings.tracking_uri}/health"
         )
@@ -170,7 +183,7 @@ def _start(settings: Settings, options: StackOptions, sup: Supervisor) -> None:
         )
     if options.viz:
         early.append(("viz", _module_argv("viz"), f"{settings.viz_base_url}/"))
-    started = _start_services(settings, options, sup, early)
+    started = watching + _start_services(settings, options, sup, early)
 
     if mlflow is not None:
         took = _wait_healthy(
