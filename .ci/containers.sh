@@ -79,6 +79,7 @@ HOST_MLFLOW_PORT=15000
 HOST_UI_PORT=18050
 HOST_VIZ_PORT=14141
 HOST_PROMETHEUS_PORT=19090
+HOST_ALERTMANAGER_PORT=19093
 HOST_GRAFANA_PORT=13000
 MODELYARD_STREAM_RATE=20
 MODELYARD_STREAM_LABEL_DELAY=1
@@ -237,8 +238,8 @@ POSTGRES_DB_NAME="${POSTGRES_DB:-modelyard}"
 
 up_all() {
     compose up -d --wait
-    # the monitoring profile without Grafana (no image for it here): Prometheus by name
-    compose up -d --wait prometheus
+    # the monitoring profile without Grafana (no image for it here): the others by name
+    compose up -d --wait prometheus alertmanager
 }
 
 # --- end to end ---------------------------------------------------------------------------
@@ -320,7 +321,7 @@ import json, sys
 active = json.load(sys.stdin)["data"]["activeTargets"]
 jobs = {t["labels"]["job"]: t["health"] for t in active}
 print("   prometheus targets:", jobs, file=sys.stderr)
-sys.exit(0 if {"prometheus", "api", "worker"} <= jobs.keys() and set(jobs.values()) == {"up"} else 1)'
+sys.exit(0 if {"prometheus", "alertmanager", "api", "worker", "mlflow"} <= jobs.keys() and set(jobs.values()) == {"up"} else 1)'
 }
 wait_for 60 "every Prometheus target up" targets_up
 

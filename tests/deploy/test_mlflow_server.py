@@ -4,9 +4,11 @@ from pathlib import Path
 
 from modelyard.config import Settings
 from modelyard.deploy.mlflow_server import (
+    metrics_dir,
     mlflow_server_argv,
     mlflow_server_env,
     prepare_local_stores,
+    reset_metrics_dir,
 )
 
 
@@ -78,3 +80,14 @@ def test_an_empty_s3_endpoint_is_not_passed_on(tmp_path: Path) -> None:
     # compose and Kubernetes write unset variables as empty strings; boto3 refuses ""
     settings = Settings(_env_file=None, home=tmp_path, mlflow_s3_endpoint_url="")  # type: ignore[call-arg]
     assert "MLFLOW_S3_ENDPOINT_URL" not in mlflow_server_env({}, settings)
+
+
+def test_the_server_exports_metrics_into_a_fresh_folder(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
+    argv = mlflow_server_argv(settings)
+    folder = Path(argv[argv.index("--expose-prometheus") + 1])
+    assert folder == metrics_dir(settings) == tmp_path.resolve() / "mlflow-metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"left by a previous server")
+    reset_metrics_dir(settings)
+    assert folder.is_dir() and not list(folder.iterdir())

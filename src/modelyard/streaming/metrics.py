@@ -178,6 +178,9 @@ class WorkerMetrics:
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()
         self.model_info.labels(model_name=name, model_version=version).set(1)
+        # the version's counters exist from the start, at 0: rates and ratios read 0, not nothing
+        self.rows_scored.labels(model_version=version)
+        self.rows_failed.labels(model_version=version)
         self.model = (name, version)
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
