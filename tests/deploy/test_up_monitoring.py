@@ -37,6 +37,17 @@ def _settings(tmp_path: Path, **values: object) -> Settings:
     return Settings(_env_file=None, home=tmp_path / "home", **{**ports, **values})  # type: ignore[call-arg]
 
 
+def _up_monitoring(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        modelyard_argv("up", "--monitoring"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_generated_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     binaries()
     settings = _settings(tmp_path, admin_key="s3cret")
@@ -114,14 +125,7 @@ def test_up_monitoring_without_the_packages_says_what_to_install(tmp_path: Path)
         MODELYARD_PROMETHEUS_PORT=settings.prometheus_port,
         MODELYARD_ALERTMANAGER_PORT=settings.alertmanager_port,
     )
-    done = subprocess.run(
-        modelyard_argv("up", "--monitoring"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _up_monitoring(env)
     assert done.returncode == 1, done.stdout + done.stderr
     expected = (
         "error: --monitoring needs prometheus and prometheus-alertmanager: "
@@ -151,13 +155,6 @@ def test_up_monitoring_refuses_a_taken_monitoring_port(tmp_path: Path, setting: 
             )
         }
         env = service_env(MODELYARD_HOME=tmp_path / "home", **{**ports, setting: port})
-        done = subprocess.run(
-            modelyard_argv("up", "--monitoring"),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = _up_monitoring(env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"port {port} is in use: stop what listens there or set {setting}" in done.stdout
