@@ -34,7 +34,7 @@ from support import free_port
 
 def _worker_metrics(scored: int, lag: float, version: str = "3") -> WorkerMetrics:
     metrics = WorkerMetrics()
-    metrics.rows_scored.labels(model_version=version).inc(scored)
+    metrics.rows_scored.labels(model_name="iris", model_version=version).inc(scored)
     metrics.queue_lag.set(lag)
     metrics.set_model("iris", version)
     return metrics

@@ -4,9 +4,10 @@ MLflow first (unless the user set ``MLFLOW_TRACKING_URI``: then that server is u
 none is started), then the demos' models when they have no champion yet (iris's two
 versions, and the ``digits`` image classifier's two generations, trained on scikit-learn's
 digits written as PNG files under ``MODELYARD_IMAGE_SAMPLES_DIR``), the database
-migrations, and the long-running services, each waited on until healthy. Every port a
-service is to listen on must be free: ``up`` refuses, naming the port and its setting,
-rather than talk to whatever answers there. Ctrl-C or SIGTERM stops them all.
+migrations, and the long-running services, each waited on until healthy (with
+``--monitoring``, Prometheus and Alertmanager first: :mod:`modelyard.deploy.monitoring`).
+Every port a service is to listen on must be free: ``up`` refuses, naming the port and its
+setting, rather than talk to whatever answers there. Ctrl-C or SIGTERM stops them all.
 """
 
 from __future__ import annotations

@@ -40,12 +40,15 @@ class WorkerMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.rows_scored = Counter(
-            "modelyard_worker_rows_scored", "Observations scored.", ["model_version"], registry=r
+            "modelyard_worker_rows_scored",
+            "Observations scored.",
+            ["model_name", "model_version"],
+            registry=r,
         )
         self.rows_failed = Counter(
             "modelyard_worker_rows_failed",
             "Observations that could not be scored.",
-            ["model_version"],
+            ["model_name", "model_version"],
             registry=r,
         )
         self.batch_size = Histogram(
@@ -83,19 +86,19 @@ class WorkerMetrics:
         self.accuracy = Gauge(
             "modelyard_worker_accuracy",
             "Accuracy over the labelled rows of the quality window.",
-            ["model_version"],
+            ["model_name", "model_version"],
             registry=r,
         )
         self.recall = Gauge(
             "modelyard_worker_recall",
             "Recall per true class over the quality window.",
-            ["model_version", "label"],
+            ["model_name", "model_version", "label"],
             registry=r,
         )
         self.labelled_rows = Gauge(
             "modelyard_worker_labelled_rows",
             "Labelled rows in the quality window.",
-            ["model_version"],
+            ["model_name", "model_version"],
             registry=r,
         )
         self.drift_psi = Gauge(
@@ -179,8 +182,8 @@ class WorkerMetrics:
         self.model_info.clear()
         self.model_info.labels(model_name=name, model_version=version).set(1)
         # the version's counters exist from the start, at 0: rates and ratios read 0, not nothing
-        self.rows_scored.labels(model_version=version)
-        self.rows_failed.labels(model_version=version)
+        self.rows_scored.labels(model_name=name, model_version=version)
+        self.rows_failed.labels(model_name=name, model_version=version)
         self.model = (name, version)
 
     def readiness(self) -> tuple[int, dict[str, Any]]:

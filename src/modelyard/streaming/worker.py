@@ -188,10 +188,10 @@ class Worker:
 
     def _record(self, batch: ScoredBatch, took: float) -> None:
         m = self.metrics
-        version = batch.model_version
-        m.rows_scored.labels(model_version=version).inc(batch.scored)
+        model = {"model_name": batch.model_name, "model_version": batch.model_version}
+        m.rows_scored.labels(**model).inc(batch.scored)
         if batch.failures:
-            m.rows_failed.labels(model_version=version).inc(len(batch.failures))
+            m.rows_failed.labels(**model).inc(len(batch.failures))
         if batch.shadow is not None and batch.shadow.scored:
             m.shadow_rows.labels(model_version=batch.shadow.model_version).inc(batch.shadow.scored)
         m.batch_size.observe(batch.size)
@@ -204,7 +204,7 @@ class Worker:
             "batch: %d rows scored, %d failed, version %s, %.1f ms (model %.1f ms)",
             batch.scored,
             len(batch.failures),
-            version,
+            batch.model_version,
             took * 1000.0,
             batch.score_ms,
         )
@@ -361,12 +361,13 @@ class Worker:
         q = quality(truth, predicted, [str(c) for c in model.classes])
         store.save_quality(self.engine, model.name, model.version, o.quality_window, q)
         m = self.metrics
-        m.labelled_rows.labels(model_version=model.version).set(q.labelled_rows)
+        which = {"model_name": model.name, "model_version": model.version}
+        m.labelled_rows.labels(**which).set(q.labelled_rows)
         if q.accuracy is not None:
-            m.accuracy.labels(model_version=model.version).set(q.accuracy)
+            m.accuracy.labels(**which).set(q.accuracy)
         for label, recall in q.per_class_recall.items():
             if recall is not None:
-                m.recall.labels(model_version=model.version, label=label).set(recall)
+                m.recall.labels(**which, label=label).set(recall)
         self._accuracy = q.accuracy
         log.debug(
             "quality of version %s: accuracy %.3f over %d labelled rows",
