@@ -111,12 +111,12 @@ def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
-def poll(check: Callable[[], object], timeout: float, what: str) -> Any:
-    """``check()``'s first truthy answer, asked every 0.25 s until ``timeout``."""
+def poll(check: Callable[[], object], timeout: float, what: str, every: float = 0.25) -> Any:
+    """``check()``'s first truthy answer, asked every ``every`` seconds until ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
-        time.sleep(0.25)
+        time.sleep(every)
     pytest.fail(f"no {what} within {timeout:.0f}s")

@@ -51,6 +51,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.integration
 def test_firing_alerts_turn_the_row_red_critical_first(prometheus: str) -> None:
     with httpx.Client(timeout=2) as client:
         status = poll(
@@ -83,6 +84,7 @@ def test_warnings_only_are_amber_none_green_and_many_are_counted() -> None:
     assert many.reason == "6 firing: A, B, C, D and 2 more"
 
 
+@pytest.mark.integration
 def test_the_services_panel_has_an_alerts_row_only_with_a_prometheus(
     tmp_path: Path, prometheus: str
 ) -> None:

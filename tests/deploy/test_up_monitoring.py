@@ -48,6 +48,7 @@ def _up_monitoring(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_generated_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     binaries()
     settings = _settings(tmp_path, admin_key="s3cret")
@@ -77,6 +78,7 @@ def test_generated_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     assert am_config["inhibit_rules"] == monitoring.load_template(DEPLOY)["inhibit_rules"]
 
 
+@pytest.mark.integration
 def test_the_servers_start_scrape_the_local_services_and_know_the_alertmanager(
     tmp_path: Path,
 ) -> None:
