@@ -172,6 +172,7 @@ def prometheus_argv(binary: str, config: Path, data: Path, host: str, port: int)
         f"--storage.tsdb.path={data}",
         f"--web.listen-address={host}:{port}",
         "--storage.tsdb.retention.time=15d",
+        "--log.level=warn",  # its start-up chatter would drown the stack's console
     ]
 
 
@@ -183,6 +184,7 @@ def alertmanager_argv(binary: str, config: Path, data: Path, host: str, port: in
         f"--web.listen-address={host}:{port}",
         # a single instance: no gossip port to bind (and collide on)
         "--cluster.listen-address=",
+        "--log.level=warn",
     ]
 
 
