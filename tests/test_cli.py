@@ -42,6 +42,8 @@ def _argv(path: tuple[str, ...]) -> list[str]:
 
 # the commands that run something (not a group such as `db`)
 LEAVES = [path for path, command in COMMANDS.items() if not hasattr(command, "commands")]
+# Commands that read no settings (keygen prints a new key and its hash, whatever is set).
+SETTINGS_FREE = {("keygen",)}
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "modelyard")
@@ -70,6 +72,7 @@ def test_a_mistyped_setting_is_one_line_naming_it_for_every_command(tmp_path: Pa
             text=True,
         )
         for path in LEAVES
+        if path not in SETTINGS_FREE
     }
     expected = (
         "error: MODELYARD_API_PORT: input should be a valid integer, unable to parse string "

@@ -80,8 +80,8 @@ def test_the_worker_shadows_the_challenger_and_compares_the_two(
     assert 0.8 < snapshot.agreement <= 1.0
     exported = generate_latest(metrics.registry).decode()
     assert (
-        f'modelyard_worker_shadow_rows_scored_total{{model_version="{reg.baseline_version}"}} 120.0'
-        in exported
+        "modelyard_worker_shadow_rows_scored_total{"
+        f'model_name="{reg.model_name}",model_version="{reg.baseline_version}"}} 120.0' in exported
     )
     assert 'modelyard_worker_comparison_labelled_rows{challenger_version="' in exported
 

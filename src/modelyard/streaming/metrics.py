@@ -123,31 +123,31 @@ class WorkerMetrics:
         self.shadow_rows = Counter(
             "modelyard_worker_shadow_rows_scored",
             "Observations the challenger also scored, in the shadow.",
-            ["model_version"],
+            ["model_name", "model_version"],
             registry=r,
         )
         self.comparison_rows = Gauge(
             "modelyard_worker_comparison_labelled_rows",
             "Labelled rows both the served version and the challenger scored.",
-            ["model_version", "challenger_version"],
+            ["model_name", "model_version", "challenger_version"],
             registry=r,
         )
         self.comparison_accuracy = Gauge(
             "modelyard_worker_comparison_accuracy",
             "Accuracy of each version over the labelled rows both scored.",
-            ["model_version", "role"],
+            ["model_name", "model_version", "role"],
             registry=r,
         )
         self.comparison_agreement = Gauge(
             "modelyard_worker_comparison_agreement",
             "Share of the rows both scored that they labelled alike.",
-            ["model_version", "challenger_version"],
+            ["model_name", "model_version", "challenger_version"],
             registry=r,
         )
         self.comparison_p_value = Gauge(
             "modelyard_worker_comparison_p_value",
             "McNemar's exact test of the two versions on the labelled rows both scored.",
-            ["model_version", "challenger_version"],
+            ["model_name", "model_version", "challenger_version"],
             registry=r,
         )
 
@@ -161,18 +161,18 @@ class WorkerMetrics:
         ):
             gauge.clear()
 
-    def set_comparison(self, champion: str, challenger: str, c: Comparison) -> None:
+    def set_comparison(self, name: str, champion: str, challenger: str, c: Comparison) -> None:
         """Export a comparison (the series of any earlier pair are dropped)."""
         self.set_comparison_cleared()
-        pair = {"model_version": champion, "challenger_version": challenger}
+        pair = {"model_name": name, "model_version": champion, "challenger_version": challenger}
         self.comparison_rows.labels(**pair).set(c.rows)
         if c.champion_accuracy is not None and c.challenger_accuracy is not None:
-            self.comparison_accuracy.labels(model_version=champion, role="champion").set(
-                c.champion_accuracy
-            )
-            self.comparison_accuracy.labels(model_version=challenger, role="challenger").set(
-                c.challenger_accuracy
-            )
+            self.comparison_accuracy.labels(
+                model_name=name, model_version=champion, role="champion"
+            ).set(c.champion_accuracy)
+            self.comparison_accuracy.labels(
+                model_name=name, model_version=challenger, role="challenger"
+            ).set(c.challenger_accuracy)
         if c.agreement is not None:
             self.comparison_agreement.labels(**pair).set(c.agreement)
         if c.p_value is not None:

@@ -193,7 +193,9 @@ class Worker:
         if batch.failures:
             m.rows_failed.labels(**model).inc(len(batch.failures))
         if batch.shadow is not None and batch.shadow.scored:
-            m.shadow_rows.labels(model_version=batch.shadow.model_version).inc(batch.shadow.scored)
+            m.shadow_rows.labels(
+                model_name=batch.shadow.model_name, model_version=batch.shadow.model_version
+            ).inc(batch.shadow.scored)
         m.batch_size.observe(batch.size)
         m.scoring_latency.observe(batch.score_ms / 1000.0)
         m.batch_latency.observe(took)
@@ -333,7 +335,7 @@ class Worker:
             window=window,
             c=c,
         )
-        self.metrics.set_comparison(model.version, challenger.version, c)
+        self.metrics.set_comparison(model.name, model.version, challenger.version, c)
         if self.promoter is not None:
             decision = self.promoter.consider(model, challenger, c)
             if decision.action is not None:
