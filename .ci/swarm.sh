@@ -139,7 +139,7 @@ docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 docker node update --label-add modelyard.storage=true --label-add modelyard.edge=true \
     "$(docker info -f '{{.Swarm.NodeID}}')" >/dev/null
 python3 -c 'import secrets; print(secrets.token_hex(16), end="")' | docker secret create "$SECRET" - >/dev/null
-export TAG API_REPLICAS WORKER_REPLICAS="${WORKER_REPLICAS:-2}"
+export TAG API_REPLICAS WORKER_REPLICAS="${WORKER_REPLICAS:-2}" STREAM_REPLICAS="${STREAM_REPLICAS:-1}"
 export API_START_PERIOD="${API_START_PERIOD:-60s}"
 export HOST_API_PORT HOST_MLFLOW_PORT HOST_UI_PORT HOST_VIZ_PORT
 HOST_API_PORT=$(free_port) HOST_MLFLOW_PORT=$(free_port) HOST_UI_PORT=$(free_port) HOST_VIZ_PORT=$(free_port)
@@ -156,8 +156,12 @@ job_done() { docker service ps --format '{{.CurrentState}}' "${STACK}_$1" | grep
 converged() {
     local service want
     for service in postgres mlflow api worker stream ui viz proxy; do
-        want=$( [[ $service == api ]] && echo "$API_REPLICAS" || { [[ $service == worker ]] \
-            && echo "$WORKER_REPLICAS" || echo 1; } )
+        case $service in
+            api) want=$API_REPLICAS ;;
+            worker) want=$WORKER_REPLICAS ;;
+            stream) want=$STREAM_REPLICAS ;;
+            *) want=1 ;;
+        esac
         [[ "$(replicas "$service")" == "$want/$want"* ]] || return 1
     done
     job_done migrate && job_done train

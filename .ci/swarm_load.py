@@ -60,7 +60,9 @@ class Tally:
             }
 
 
-def client(url: urllib.parse.SplitResult, interval: float, stop: threading.Event, tally: Tally) -> None:
+def client(
+    url: urllib.parse.SplitResult, interval: float, stop: threading.Event, tally: Tally
+) -> None:
     body = json.dumps(ROW).encode()
     headers = {"Content-Type": "application/json"}
     conn: http.client.HTTPConnection | None = None
