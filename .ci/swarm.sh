@@ -11,8 +11,8 @@
 #              the update fails its healthcheck and the service rolls back by itself, with
 #              zero failed requests all along;
 #   cleanup    stack, volumes, test images, swarm and docker_gwbridge removed, also on failure.
-# About 4-6 minutes on a warm 2-core machine (images built by .ci/containers.sh; a missing one
-# is built as it builds them).
+# 4-7 minutes on the 2-core CI machine once .ci/containers.sh has built the images (its build
+# step is rerun here, all cached).
 #
 #   bash .ci/swarm.sh              the checks above
 #   bash .ci/swarm.sh up           deploy only and leave it running (benchmarks/scale); prints
@@ -79,6 +79,7 @@ if [[ "$MODE" == down ]]; then
     exit 0
 fi
 [[ "$MODE" == check || "$MODE" == up ]] || fail "usage: .ci/swarm.sh [check|up|down]"
+trap 'rm -rf "$WORK"' EXIT
 
 # --- engine, base images and the project's images ----------------------------------------
 phase_start "docker engine and images"
@@ -90,17 +91,14 @@ else
 fi
 swarm_state=$(docker info -f '{{.Swarm.LocalNodeState}}')
 [[ "$swarm_state" == inactive ]] \
-    || fail "this engine is already in a swarm ($swarm_state); the checks make and leave their own"
+    || fail "this engine is already in a swarm ($swarm_state); the checks make and leave their own" \
+        "(left by an interrupted run: bash .ci/swarm.sh down, or docker swarm leave --force)"
 REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-# the images .ci/containers.sh builds (compose.yaml), built the same way when one is missing
-for image in app serve mlflow; do
-    if ! docker image inspect "modelyard/modelyard-$image:$TAG" >/dev/null 2>&1; then
-        log "   modelyard/modelyard-$image:$TAG missing: docker compose build"
-        POSTGRES_PASSWORD=build GRAFANA_ADMIN_PASSWORD=build TAG="$TAG" REVISION="$REVISION" \
-            docker compose -f compose.yaml -p "$STACK-build" build api train mlflow
-        break
-    fi
-done
+# the images .ci/containers.sh builds, by its build step (compose.yaml, the same build
+# arguments): right after it, every layer is cached and this takes seconds; alone, it makes
+# sure the images hold this checkout
+POSTGRES_PASSWORD=build GRAFANA_ADMIN_PASSWORD=build TAG="$TAG" REVISION="$REVISION" \
+    docker compose -f compose.yaml -p "$STACK-build" build --quiet api train mlflow
 docker build -q -f deploy/swarm/Dockerfile.proxy --build-arg VERSION="$TAG" \
     --build-arg REVISION="$REVISION" -t "modelyard/modelyard-proxy:$TAG" . >/dev/null
 phase_end
@@ -129,7 +127,9 @@ trap 'code=$?; if [[ $code -ne 0 ]]; then
         for s in $(docker stack services -q "$STACK" 2>/dev/null); do
             docker service ps --no-trunc --format "{{.Name}} {{.Image}} {{.CurrentState}} {{.Error}}" "$s" 2>/dev/null | head -5
         done
-        docker service logs --tail 30 "${STACK}_api" 2>/dev/null || true
+        for c in $(docker ps -aq --filter "label=com.docker.swarm.service.name=${STACK}_api" | head -2); do
+            docker logs --tail 30 "$c" 2>&1 || true
+        done
         teardown
     elif [[ "$MODE" == check ]]; then teardown; fi
     rm -rf "$WORK"; exit $code' EXIT
