@@ -15,7 +15,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: up test sync uv lint rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming bench-batch containers
+.PHONY: up test sync uv lint audit rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming bench-batch containers
 
 uv: $(UV_STAMP)
 
@@ -48,6 +48,19 @@ lint: sync
 	$(UV) run ruff check src tests benchmarks
 	$(UV) run ruff format --check src tests benchmarks
 	$(UV) run mypy
+
+# Every locked dependency (all extras) checked against PyPI's vulnerability data. --strict:
+# a package that cannot be audited fails the run rather than being skipped; the accepted
+# findings, each with its reason, are in deploy/audit/ignore.txt.
+AUDIT_IGNORE := deploy/audit/ignore.txt
+audit: uv
+	@echo "== supply chain: pip-audit --strict on the locked dependencies"
+	@mkdir -p .tools/audit
+	@$(UV) export --frozen --all-extras --no-emit-project --format requirements-txt --quiet \
+		--output-file .tools/audit/requirements.txt
+	$(UV) run --frozen pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+		--requirement .tools/audit/requirements.txt \
+		$$(grep -v '^#' $(AUDIT_IGNORE) | awk 'NF {print "--ignore-vuln", $$1}')
 
 # The alert rules (deploy/prometheus/rules) and the compose Prometheus's configuration are
 # valid, and every alert fires on the series of its unit tests (deploy/prometheus/tests) and
