@@ -84,6 +84,8 @@ class ModelSlot:
         self.swaps = 0
         self.failures = 0
         self.last_error: str | None = None
+        # why the last registry check could not reach MLflow (None once one does)
+        self.unreachable: str | None = None
 
     @property
     def current(self) -> LoadedModel | None:
@@ -108,7 +110,12 @@ class ModelSlot:
         """Resolve and load the reference now; raises on failure (used for the first load)."""
         with self._lock:
             self._last_check = time.monotonic()
-            info = self.registry.resolve(self.ref)
+            try:
+                info = self.registry.resolve(self.ref)
+            except RegistryUnavailableError as exc:
+                self.unreachable = str(exc)
+                raise
+            self.unreachable = None
             current = self._current
             if current is not None and current.version == info.version:
                 return current
@@ -132,13 +139,15 @@ class ModelSlot:
                 log.warning(
                     "registry check for %s@%s failed: %s", self.registry.name, self.ref, exc
                 )
-                self.last_error = str(exc)
+                self.last_error = self.unreachable = str(exc)
                 if self._on_unreachable is not None:
                     self._on_unreachable()
                 return False
             except ModelyardError as exc:
+                self.unreachable = None
                 self._failed(old_version, None, exc)
                 return False
+            self.unreachable = None
             if old_version == info.version:
                 self.last_error = None
                 return False

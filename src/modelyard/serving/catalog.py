@@ -173,13 +173,19 @@ class Catalog:
             "metrics": model.info.metrics,
             "classes": [str(c) for c in model.classes],
             "load_seconds": round(model.load_seconds, 3),
+            # why the last check did not swap (registry unreachable, a version that failed
+            # to load): this version keeps serving meanwhile
+            "last_error": slot.last_error,
         }
 
     def readiness(self) -> dict[str, Any]:
-        """Ready when every configured binding is loaded; each one described."""
+        """Ready when every configured binding is loaded; each one described, and whether
+        the last registry checks reached MLflow (loaded models serve without it)."""
+        unreachable = [s.unreachable for s in self.configured.values() if s.unreachable]
         return {
             "ready": self.ready,
             "models": {str(b): self.describe(b) for b in self.configured},
+            "registry": {"reachable": not unreachable, "error": next(iter(unreachable), None)},
         }
 
     def check_all(self) -> dict[str, str | None]:
