@@ -445,3 +445,13 @@ def describe_invalid(exc: ValidationError) -> str:
         reason = error["msg"][:1].lower() + error["msg"][1:]
         lines.append(f"{variable}: {reason}, got {error['input']!r}")
     return "\n".join(lines)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its user info (``scheme://user:password@host``) masked,
+    for logs, error messages and pages: a tracking URI or a link may carry credentials."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.partition("@")
+    if not sep or not at or ":" not in userinfo or "/" in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostpart}"

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelyard.config import masked_url
 from modelyard.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ class Registry:
             response = client.get(path, params=params)
         except httpx.HTTPError as exc:
             raise RegistryUnavailableError(
-                f"MLflow at {self.tracking_uri} is unreachable ({what}: {exc})"
+                f"MLflow at {masked_url(self.tracking_uri)} is unreachable ({what}: {exc})"
             ) from exc
         try:
             body = response.json()
@@ -191,8 +192,9 @@ class Registry:
             raise ModelNotFoundError(self.name, ref, body.get("message"))
         if response.status_code >= 500:
             # a server that is starting or overloaded: callers retry, as for an outage
+            where = masked_url(self.tracking_uri)
             raise RegistryUnavailableError(
-                f"MLflow at {self.tracking_uri} answered {response.status_code} ({what})"
+                f"MLflow at {where} answered {response.status_code} ({what})"
             )
         if response.status_code >= 400:
             message = body.get("message") or response.text[:200]
@@ -217,7 +219,7 @@ class Registry:
         except Exception as exc:
             if _is_unreachable(exc):
                 raise RegistryUnavailableError(
-                    f"MLflow at {self.tracking_uri} is unreachable ({what})"
+                    f"MLflow at {masked_url(self.tracking_uri)} is unreachable ({what})"
                 ) from exc
             raise
 

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from modelyard.batch.summary import BatchSummary
+from modelyard.config import masked_url
 from modelyard.training.tracking import TrackingTarget
 
 if TYPE_CHECKING:
@@ -58,7 +59,11 @@ def record_batch_run(
             experiment_id = _experiment_id(client, name)
             run_id = _log_run(client, experiment_id, summary)
     except (httpx.HTTPError, _RefusedError) as exc:
-        log.warning("the batch run was not recorded in MLflow at %s: %s", target.tracking_uri, exc)
+        log.warning(
+            "the batch run was not recorded in MLflow at %s: %s",
+            masked_url(target.tracking_uri),
+            exc,
+        )
         return None
     log.info(
         "recorded the batch run %s in experiment %r: %s",

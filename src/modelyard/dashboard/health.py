@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from modelyard.config import masked_url
 from modelyard.db.migrate import UPGRADE_HINT, head_revision, read_revision, safe_url
 from modelyard.errors import DatabaseUnavailableError
 
@@ -98,8 +99,10 @@ def probe_api(client: httpx.Client, base_url: str) -> ServiceStatus:
 
 def probe_mlflow(client: httpx.Client, tracking_uri: str, public_url: str) -> ServiceStatus:
     title = "MLflow"
+    public_url = masked_url(public_url)
     if not tracking_uri.startswith(("http://", "https://")):
-        return ServiceStatus("mlflow", title, "amber", f"local store {tracking_uri}, no server")
+        where = masked_url(tracking_uri)
+        return ServiceStatus("mlflow", title, "amber", f"local store {where}, no server")
     try:
         response = client.get(f"{tracking_uri.rstrip('/')}/health")
     except httpx.HTTPError as exc:

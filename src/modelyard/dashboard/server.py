@@ -9,7 +9,7 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
-from modelyard.config import Settings
+from modelyard.config import Settings, masked_url
 from modelyard.dashboard.app import create_app
 from modelyard.dashboard.state import DashboardState
 
@@ -37,7 +37,7 @@ def serve(settings: Settings) -> None:
             settings.client_host,
             server.server_port,
             state.engine.url.render_as_string(hide_password=True),
-            settings.tracking_uri,
+            masked_url(settings.tracking_uri),
         )
         try:
             stop.wait()
