@@ -15,7 +15,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: up test sync uv lint audit rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming bench-batch containers
+.PHONY: up test sync uv lint audit rules unit integration torch browser postgres test-services bench-serving bench-images bench-streaming bench-batch bench-soak containers
 
 uv: $(UV_STAMP)
 
@@ -109,6 +109,10 @@ bench-batch: sync
 
 bench-streaming: sync test-services
 	$(UV) run python benchmarks/streaming/run.py
+
+# Minutes of high concurrency with a hot swap and a worker restart (benchmarks/soak/run.py).
+bench-soak: sync test-services
+	$(UV) run python benchmarks/soak/run.py
 
 containers:
 	bash .ci/containers.sh
