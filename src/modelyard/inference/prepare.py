@@ -313,7 +313,8 @@ def encoder_categories(estimator: Any) -> dict[str, list[str]]:
         return found
     parts = getattr(first, "transformers_", None)
     if parts is None:
-        parts = [("", first, list(getattr(first, "feature_names_in_", None) or ()))]
+        names = getattr(first, "feature_names_in_", None)  # an array: no truth value
+        parts = [("", first, [] if names is None else list(names))]
     for _, transformer, columns in parts:
         encoder = transformer
         inner = getattr(transformer, "steps", None)
