@@ -7,6 +7,11 @@ decoded cell by cell and scored by the streaming worker's :func:`score_rows`, wh
 validates each row with :meth:`FeatureSchema.partition` and keeps the bad ones apart with
 their reason. Both paths round probabilities as the predictions table stores them, so a file
 gives the same output however it is cut into chunks.
+
+:func:`score_arrow_chunk` does the same for a chunk the fast CSV reader read as Arrow columns:
+its feature columns go through :meth:`FeatureSchema.columns_to_matrix` (the same check), and
+its output is an Arrow table the writer writes as it is; a chunk it refuses goes row by row
+as above.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from modelyard.streaming.scoring import PROBABILITY_DECIMALS, score_rows
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 ONNX = "onnxruntime"
 MIN_SLICE = 10_000  # rows: below this a thread hop costs more than it saves
@@ -36,10 +42,10 @@ MIN_SLICE = 10_000  # rows: below this a thread hop costs more than it saves
 @dataclass
 class ScoredChunk:
     """The output rows of a chunk (``layout.output_columns``) and its rejects
-    (``layout.rejects_columns``); either may be empty."""
+    (``layout.rejects_columns``, None when there are none); either may be empty."""
 
-    scored: pd.DataFrame
-    rejects: pd.DataFrame
+    scored: pd.DataFrame | pa.Table
+    rejects: pd.DataFrame | None
 
 
 def score_chunk(
@@ -68,6 +74,57 @@ def score_chunk(
         _output(frame, layout, None, scores.labels, proba),
         _no_rejects(layout),
     )
+
+
+def score_arrow_chunk(
+    model: LoadedModel,
+    table: pa.Table,
+    layout: Layout,
+    rows: Sequence[int],
+    threads: Threads | None = None,
+) -> ScoredChunk:
+    """:func:`score_chunk` for a chunk read as Arrow columns (keys as text, features as
+    float64 with nulls): its output as an Arrow table, or row by row if it holds a row that
+    cannot be scored."""
+    columns = {name: table.column(name).to_numpy() for name in layout.features}
+    try:
+        matrix = model.tabular.columns_to_matrix(columns, table.num_rows)
+        scores = score_in_slices(model, matrix, threads)
+    except Exception:  # a missing or infinite value, or the model refuses a row
+        return _row_by_row(model, table.to_pandas(), layout, rows)
+    proba = scores.probabilities
+    if proba is not None:
+        proba = np.round(proba, PROBABILITY_DECIMALS)
+    return ScoredChunk(_arrow_output(table, layout, scores.labels, proba), None)
+
+
+def _arrow_output(
+    table: pa.Table, layout: Layout, labels: list[Any], proba: np.ndarray | None
+) -> pa.Table:
+    """:func:`_output` of every row, as an Arrow table."""
+    import pyarrow as pa
+
+    columns = [table.column(k) for k in layout.keys]
+    columns.append(label_texts(labels))
+    names = layout.probability_columns
+    if names:
+        if proba is None or proba.shape[1] != len(names):
+            proba = np.full((table.num_rows, len(names)), np.nan)
+        columns += [pa.array(proba[:, j], from_pandas=True) for j in range(len(names))]
+    return pa.table(columns, names=layout.output_columns)
+
+
+def label_texts(labels: list[Any]) -> pa.Array:
+    """The labels as text, each as ``str`` writes it (what :func:`_output` writes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(labels)
+    if values.dtype.kind in "iu":  # Arrow writes an integer as str does
+        return pc.cast(pa.array(values), pa.string())
+    if values.dtype.kind == "U":
+        return pa.array(values, pa.string())
+    return pa.array([str(v) for v in labels], pa.string())
 
 
 @dataclass(frozen=True)

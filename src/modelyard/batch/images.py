@@ -11,6 +11,7 @@ rejects file (``file``, ``reason``) and the run carries on.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from modelyard.config import Settings
 from modelyard.errors import FeatureError
 from modelyard.inference.model import LoadedModel, Scores
 from modelyard.inputs.image import ImageSpec, limit_pixels
+from modelyard.streaming.scoring import score_one_by_one
 
 FILE = "file"
 IMAGE_CHUNK = 256  # images decoded and scored per model call at most
@@ -34,7 +36,7 @@ def output_columns(k: int) -> list[str]:
 
 def score_images(model: LoadedModel, plan: ImagePlan, settings: Settings) -> BatchSummary:
     """Score every image of the plan's folder into the output (and the rejects file)."""
-    from modelyard.training.images.progress import progress_bar
+    from modelyard.batch.job import Written, write_chunks
 
     spec = model.schema
     assert isinstance(spec, ImageSpec)
@@ -44,20 +46,13 @@ def score_images(model: LoadedModel, plan: ImagePlan, settings: Settings) -> Bat
     rejects = TableWriter(plan.rejects, [FILE, "reason"], lazy=True, mixed=True)
     started = time.perf_counter()
     size = max(1, min(plan.chunk_rows, IMAGE_CHUNK))
-    try:
-        with progress_bar(f"scoring {plan.folder.name}", len(plan.files)) as bar:
-            for start in range(0, len(plan.files), size):
-                files = plan.files[start : start + size]
-                scored, refused = _score_files(model, spec, plan.folder, files, k)
-                output.write(scored)
-                rejects.write(refused)
-                bar.advance(len(files))
-        output.commit()
-        rejects.commit()
-    except BaseException:
-        output.discard()
-        rejects.discard()
-        raise
+
+    def chunks() -> Iterator[Written]:
+        for start in range(0, len(plan.files), size):
+            files = plan.files[start : start + size]
+            yield Written(*_score_files(model, spec, plan.folder, files, k), len(files))
+
+    write_chunks(output, rejects, f"scoring {plan.folder.name}", len(plan.files), chunks())
     return BatchSummary(
         model_name=model.name,
         model_version=model.version,
@@ -97,6 +92,7 @@ def _score_files(
     rows: list[list[Any]] = []
     if names:
         names, scores = _scored(model, batch[: len(names)], names, refused)
+    if names:
         prediction = Prediction(model, scores.labels, scores.probabilities)
         for name, top in zip(names, ranked(prediction, k), strict=True):
             row: list[Any] = [name]
@@ -112,20 +108,11 @@ def _score_files(
 def _scored(
     model: LoadedModel, batch: np.ndarray, names: list[str], refused: list[tuple[str, str]]
 ) -> tuple[list[str], Scores]:
-    """The batch's scores in one call; if the model fails on it, image by image, the images
-    it fails on refused with its reason."""
+    """The batch's scores in one call; if the model fails on it, image by image (the
+    worker's :func:`score_one_by_one`), the images it fails on refused with its reason."""
     try:
         return names, model.score(batch)
     except Exception:
-        kept: list[int] = []
-        for i, name in enumerate(names):
-            try:
-                model.score(batch[i : i + 1])
-            except Exception as exc:
-                reason = f"the model failed on this image: {type(exc).__name__}: {exc}"
-                refused.append((name, reason[:1000]))
-            else:
-                kept.append(i)
-        if not kept:
-            return [], Scores([], np.empty((0, len(model.classes))))
-        return [names[i] for i in kept], model.score(batch[kept])
+        kept, scores, failures = score_one_by_one(model, batch, list(range(len(names))), "image")
+        refused += [(names[f.observation_id], f.reason) for f in failures]
+        return [names[i] for i in kept], scores

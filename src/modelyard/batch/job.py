@@ -1,21 +1,34 @@
 """Running a plan: a table chunk by chunk, an image folder, or the database's backlog.
 
 Only one chunk is in memory at a time: it is read, scored, appended to the output (and its
-rejects to the rejects file), and dropped. The files are put in place when the last chunk
-is written; a run that fails leaves neither behind. A progress bar is drawn on a terminal.
+rejects to the rejects file), and dropped. :func:`write_chunks` drives that loop for a table
+and an image folder alike: the files are put in place when the last chunk is written, and a
+run that fails leaves neither behind. A progress bar is drawn on a terminal.
+
+A CSV is read first by the fast reader (:meth:`TableSource.arrow_chunks`: pyarrow, no
+pandas). A file it cannot read (a row with text in a feature cell or too many fields, bytes
+that are not UTF-8) is read again from the start by the pandas reader, whose rejects file
+names each such row; what the fast reader wrote is discarded.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from modelyard.batch.chunks import rejected_rows, score_chunk, scoring_threads
+from modelyard.batch.chunks import (
+    Threads,
+    rejected_rows,
+    score_arrow_chunk,
+    score_chunk,
+    scoring_threads,
+)
 from modelyard.batch.layout import ROW, Layout
 from modelyard.batch.plan import DatabasePlan, ImagePlan, Plan, TablePlan
 from modelyard.batch.summary import BatchSummary
-from modelyard.batch.tables import Malformed
+from modelyard.batch.tables import CSV, Malformed, NotPlain
 from modelyard.batch.writers import TableWriter
 from modelyard.config import Settings
 from modelyard.inference.model import LoadedModel
@@ -24,6 +37,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MB = 1_000_000
+
+
+@dataclass
+class Written:
+    """One chunk's output rows and rejects (DataFrames or Arrow tables; None: no rejects),
+    and how far the progress bar moves after it."""
+
+    scored: Any
+    rejects: Any
+    steps: int
 
 
 def run_plan(model: LoadedModel, plan: Plan, settings: Settings) -> BatchSummary:
@@ -40,36 +63,48 @@ def run_plan(model: LoadedModel, plan: Plan, settings: Settings) -> BatchSummary
     return score_database(model, plan, settings)
 
 
-def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
-    """Score a CSV or Parquet file into the output (and the rejects file)."""
+def write_chunks(
+    output: TableWriter, rejects: TableWriter, what: str, total: int, chunks: Iterator[Written]
+) -> None:
+    """Append each chunk to the output and the rejects file under a progress bar of
+    ``total`` steps; put both files in place at the end, or remove both if anything fails."""
     from modelyard.training.images.progress import progress_bar
 
-    layout, source = plan.layout, plan.source
-    output = TableWriter(plan.output, layout.output_columns)
-    rejects = TableWriter(plan.rejects, layout.rejects_columns, lazy=True, mixed=True)
-    scale = MB if source.unit == "bytes" else 1
-    what = f"scoring {source.path.name} ({'MB' if scale == MB else 'rows'})"
-    started = time.perf_counter()
-    rows_in = shown = 0
     try:
-        with scoring_threads() as threads, progress_bar(what, max(1, source.total // scale)) as bar:
-            for chunk in source.chunks(layout.keys, layout.features, plan.chunk_rows):
-                numbers = row_numbers(rows_in, len(chunk.frame), chunk.malformed)
-                result = score_chunk(model, chunk.frame, layout, numbers, threads)
-                rows_in += len(chunk.frame) + len(chunk.malformed)
-                output.write(result.scored)
-                refused = result.rejects
-                if chunk.malformed:
-                    refused = _with_malformed(refused, chunk.malformed, layout)
-                rejects.write(refused)
-                bar.advance(chunk.done // scale - shown)
-                shown = chunk.done // scale
+        with progress_bar(what, max(1, total)) as bar:
+            for chunk in chunks:
+                output.write(chunk.scored)
+                if chunk.rejects is not None:
+                    rejects.write(chunk.rejects)
+                bar.advance(chunk.steps)
         output.commit()
         rejects.commit()
     except BaseException:
         output.discard()
         rejects.discard()
         raise
+
+
+def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
+    """Score a CSV or Parquet file into the output (and the rejects file)."""
+    layout, source = plan.layout, plan.source
+    scale = MB if source.unit == "bytes" else 1
+    what = f"scoring {source.path.name} ({'MB' if scale == MB else 'rows'})"
+    started = time.perf_counter()
+    counted = [0]  # rows read, by the reader that finishes
+    with scoring_threads() as threads:
+        fast = source.format == CSV
+        while True:
+            output = TableWriter(plan.output, layout.output_columns)
+            rejects = TableWriter(plan.rejects, layout.rejects_columns, lazy=True, mixed=True)
+            reader = _arrow_chunks if fast else _frame_chunks
+            try:
+                chunks = reader(model, plan, threads, scale, counted)
+                write_chunks(output, rejects, what, source.total // scale, chunks)
+            except NotPlain:
+                fast = False  # read it again with the reader that rejects such rows
+                continue
+            break
     return BatchSummary(
         model_name=model.name,
         model_version=model.version,
@@ -77,11 +112,45 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
         source=str(source.path),
         output=str(plan.output),
         rejects=str(plan.rejects) if rejects.written else None,
-        rows_in=rows_in,
+        rows_in=counted[0],
         rows_scored=output.rows,
         rows_rejected=rejects.rows,
         seconds=time.perf_counter() - started,
     )
+
+
+def _arrow_chunks(
+    model: LoadedModel, plan: TablePlan, threads: Threads | None, scale: int, counted: list[int]
+) -> Iterator[Written]:
+    layout = plan.layout
+    rows_in = shown = 0
+    for chunk in plan.source.arrow_chunks(layout.keys, layout.features, plan.chunk_rows):
+        count = chunk.table.num_rows
+        result = score_arrow_chunk(
+            model, chunk.table, layout, range(rows_in + 1, rows_in + count + 1), threads
+        )
+        rows_in += count
+        counted[0] = rows_in
+        yield Written(result.scored, result.rejects, chunk.done // scale - shown)
+        shown = chunk.done // scale
+
+
+def _frame_chunks(
+    model: LoadedModel, plan: TablePlan, threads: Threads | None, scale: int, counted: list[int]
+) -> Iterator[Written]:
+    layout = plan.layout
+    rows_in = shown = 0
+    for chunk in plan.source.chunks(layout.keys, layout.features, plan.chunk_rows):
+        numbers = row_numbers(rows_in, len(chunk.frame), chunk.malformed)
+        result = score_chunk(model, chunk.frame, layout, numbers, threads)
+        rows_in += len(chunk.frame) + len(chunk.malformed)
+        counted[0] = rows_in
+        refused = result.rejects
+        if chunk.malformed:
+            assert refused is not None
+            refused = _with_malformed(refused, chunk.malformed, layout)
+        yield Written(result.scored, refused, chunk.done // scale - shown)
+        shown = chunk.done // scale
 
 
 def row_numbers(before: int, count: int, malformed: list[Malformed]) -> Sequence[int]:

@@ -7,6 +7,13 @@ then yields DataFrames of at most ``rows`` rows: ``pandas.read_csv(chunksize=...
 CSV, ``pyarrow.parquet.ParquetFile.iter_batches`` for Parquet, so a file larger than memory
 is scored in constant memory.
 
+:meth:`TableSource.arrow_chunks` is the fast reader of a CSV: ``pyarrow.csv``'s streaming
+reader, on several threads, into Arrow tables of the same ``rows`` rows (no pandas in the
+process). It reads what a well-formed file holds (text keys, numbers or missing values in the
+feature columns); at anything else (text in a feature cell, a line with more fields than the
+header, bytes that are not UTF-8) it raises :class:`NotPlain`, and the file is read again by
+the pandas reader, which sends such rows to the rejects file with their reason.
+
 A CSV's key columns are read as text and written back as they were (an id ``007`` stays
 ``007``); its feature columns are parsed as numbers, an empty cell (or ``NA``, ``NaN``,
 ``null``) being a missing value. A line with more fields than the header is not parsed at
@@ -15,6 +22,7 @@ all: it comes back as a :class:`Malformed` line, for the rejects file.
 
 from __future__ import annotations
 
+import csv
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -26,6 +34,7 @@ from modelyard.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 TableFormat = Literal["csv", "parquet"]
 CSV: TableFormat = "csv"
@@ -34,6 +43,7 @@ SUFFIXES: dict[str, TableFormat] = {".csv": CSV, ".parquet": PARQUET, ".pq": PAR
 # What a CSV's feature cell may hold to be a missing value.
 MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 _SKIPPED = re.compile(r"Skipping line (\d+): (.*)")
+ARROW_BLOCK_BYTES = 4 << 20  # what each of the fast reader's threads parses at a time
 
 
 def table_format(path: Path, what: str = "input") -> TableFormat:
@@ -63,6 +73,19 @@ class Chunk:
     malformed: list[Malformed] = field(default_factory=list)
 
 
+@dataclass
+class ArrowChunk:
+    """Up to ``rows`` rows of a CSV as read by the fast reader: its key columns as text, its
+    feature columns as float64 (null: a missing value); ``done`` as in :class:`Chunk`."""
+
+    table: pa.Table
+    done: int
+
+
+class NotPlain(Exception):  # noqa: N818 (a signal to the caller, not an error to report)
+    """The fast reader met a row that only the pandas reader reads (and rejects)."""
+
+
 @dataclass(frozen=True)
 class TableSource:
     """One input file whose header was read: its columns, and how far a bar can count.
@@ -84,6 +107,22 @@ class TableSource:
         else:
             yield from _csv_chunks(self.path, keys, features, wanted, rows)
 
+    def arrow_chunks(
+        self, keys: Sequence[str], features: Sequence[str], rows: int
+    ) -> Iterator[ArrowChunk]:
+        """A CSV's ``keys`` and ``features`` columns, ``rows`` rows at a time, as Arrow
+        tables; :class:`NotPlain` at the first row the pandas reader must read instead."""
+        assert self.format == CSV
+        import pyarrow as pa
+
+        wanted = list(dict.fromkeys([*keys, *features]))
+        types = {name: pa.float64() for name in features}
+        types.update({k: pa.string() for k in keys if k not in types})
+        try:
+            yield from _arrow_csv_chunks(self.path, wanted, types, rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise NotPlain(str(exc)) from exc
+
 
 def open_table(path: Path) -> TableSource:
     """The file at ``path`` with its header read; a ConfigError if it cannot be read."""
@@ -104,15 +143,47 @@ def open_table(path: Path) -> TableSource:
 
 
 def _csv_source(path: Path) -> TableSource:
-    import pandas as pd
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        try:
+            header = next(csv.reader(handle), None)
+        except csv.Error as exc:
+            raise ValueError(str(exc)) from exc
+    if not header:
+        raise ConfigError(f"input {path}: the file is empty (a CSV needs a header line)")
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise ConfigError(f"input {path}: the header names {', '.join(twice)} more than once")
+    return TableSource(path, CSV, tuple(header), path.stat().st_size, "bytes")
 
-    try:
-        header = pd.read_csv(path, nrows=0)
-    except pd.errors.EmptyDataError:
-        raise ConfigError(f"input {path}: the file is empty (a CSV needs a header line)") from None
-    return TableSource(
-        path, CSV, tuple(str(c) for c in header.columns), path.stat().st_size, "bytes"
+
+def _arrow_csv_chunks(
+    path: Path, wanted: list[str], types: dict[str, pa.DataType], rows: int
+) -> Iterator[ArrowChunk]:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    read = pa_csv.ReadOptions(block_size=ARROW_BLOCK_BYTES, use_threads=True)
+    convert = pa_csv.ConvertOptions(
+        column_types=types,
+        include_columns=wanted,
+        null_values=list(MISSING),
+        strings_can_be_null=False,  # a key is copied as it was written, "" and "NA" too
+        quoted_strings_can_be_null=False,
     )
+    with pa.OSFile(str(path)) as source:
+        reader = pa_csv.open_csv(source, read_options=read, convert_options=convert)
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        for batch in reader:
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= rows:
+                table = pa.Table.from_batches(pending, reader.schema)
+                yield ArrowChunk(table.slice(0, rows), source.tell())
+                rest = table.slice(rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield ArrowChunk(pa.Table.from_batches(pending, reader.schema), source.tell())
 
 
 def _csv_chunks(

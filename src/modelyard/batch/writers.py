@@ -1,8 +1,9 @@
 """Writing the output and the rejects file chunk by chunk, in place only when complete.
 
 The output's CSV is written by pyarrow (text quoted, numbers in their shortest form: ten
-times faster than pandas, which formats each float in Python); the rejects file, whose
-columns hold the values as they were read, text and numbers mixed, by pandas.
+times faster than pandas, which formats each float in Python), from a DataFrame or from the
+Arrow table the fast reader's chunks give; the rejects file, whose columns hold the values as
+they were read, text and numbers mixed, by pandas.
 
 Each file is written to a hidden ``.<name>.partial`` beside it and renamed over the final
 name when the run finishes, so a run that fails or is stopped never leaves a truncated file
@@ -24,6 +25,7 @@ from modelyard.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 def default_rejects(output: Path) -> Path:
@@ -83,16 +85,18 @@ class TableWriter:
         """Whether the file exists (or will, on commit)."""
         return self._opened
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if frame.empty and (self.lazy or self._opened):
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        """Append ``frame``: a DataFrame, or an Arrow table with the same columns."""
+        rows = frame.num_rows if _is_arrow(frame) else len(frame)
+        if rows == 0 and (self.lazy or self._opened):
             return
         if self.format == PARQUET:
             self._write_parquet(frame)
         else:
             self._write_csv(frame)
-        self.rows += len(frame)
+        self.rows += rows
 
-    def _write_csv(self, frame: pd.DataFrame) -> None:
+    def _write_csv(self, frame: pd.DataFrame | pa.Table) -> None:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
@@ -100,30 +104,34 @@ class TableWriter:
         if header:
             self._handle = self.partial.open("wb")
             self._opened = True
-        if not self.mixed:
+        table: pa.Table | None = frame if _is_arrow(frame) else None
+        if table is None and not self.mixed:
             try:
                 table = pa.Table.from_pandas(frame, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 pass  # a column of mixed types: pandas writes it value by value
-            else:
-                options = pa_csv.WriteOptions(include_header=header)
-                pa_csv.write_csv(table, self._handle, options)
-                return
+        if table is not None:
+            pa_csv.write_csv(table, self._handle, pa_csv.WriteOptions(include_header=header))
+            return
         frame.to_csv(self._handle, index=False, header=header, lineterminator="\n")
 
-    def _write_parquet(self, frame: pd.DataFrame) -> None:
+    def _write_parquet(self, frame: pd.DataFrame | pa.Table) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        arrow = _is_arrow(frame)
         if self._schema is None:
-            inferred = pa.Schema.from_pandas(frame, preserve_index=False)
+            inferred = frame.schema if arrow else pa.Schema.from_pandas(frame, preserve_index=False)
             # a column with no value yet (all missing) would be typed null: make it text
             self._schema = pa.schema(
                 [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in inferred]
             )
             self._parquet = pq.ParquetWriter(self.partial, self._schema)
             self._opened = True
-        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        if arrow:
+            table = frame.select(self._schema.names).cast(self._schema)
+        else:
+            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
         self._parquet.write_table(table)
 
     def commit(self) -> None:
@@ -153,3 +161,8 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.close()
             self._parquet = None
+
+
+def _is_arrow(frame: object) -> bool:
+    """Whether ``frame`` is an Arrow table (else a DataFrame), without importing either."""
+    return type(frame).__module__.startswith("pyarrow")

@@ -323,8 +323,8 @@ class FeatureSchema:
         missing = [n for n in self.names if n not in frame.columns]
         if missing:
             raise FeatureError("required feature is missing", field=missing[0])
-        matrix = np.empty((len(frame), len(self.names)), dtype=np.float64)
-        for j, name in enumerate(self.names):
+        columns: dict[str, np.ndarray] = {}
+        for name in self.names:
             column = frame[name]
             if name in self.categories:
                 matrix[:, j] = self._frame_codes(column, name)
@@ -334,7 +334,18 @@ class FeatureSchema:
                     column = column.astype(np.float64)
                 except (TypeError, ValueError) as exc:
                     raise FeatureError("expected a number", field=name) from exc
-            matrix[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            columns[name] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return self.columns_to_matrix(columns, len(frame))
+
+    def columns_to_matrix(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+        """Numeric columns by feature name (a missing value as NaN) → the model's float64
+        matrix: a FeatureError naming the first feature and row (from 0) that holds a
+        missing value the model does not take, or a value that is not finite."""
+        matrix = np.empty((rows, len(self.names)), dtype=np.float64)
+        for j, name in enumerate(self.names):
+            if name not in columns:
+                raise FeatureError("required feature is missing", field=name)
+            matrix[:, j] = columns[name]
         bad = ~np.isfinite(matrix)
         if self._allowed is not None and bad.any():  # type: ignore[attr-defined]
             bad &= ~(np.isnan(matrix) & self._allowed)  # type: ignore[attr-defined]

@@ -66,7 +66,8 @@ def score_rows(model: LoadedModel, ids: Sequence[int], rows: Sequence[Any]) -> S
         scores = model.score(matrix)
     except Exception:
         # The model rejects something in the batch: find the rows, score the others.
-        valid_ids, scores = _score_one_by_one(model, matrix, valid_ids, batch)
+        valid_ids, scores, failures = score_one_by_one(model, matrix, valid_ids)
+        batch.failures += failures
         if not valid_ids:
             return batch
     batch.score_ms = (time.perf_counter() - started) * 1000.0
@@ -80,20 +81,23 @@ def score_rows(model: LoadedModel, ids: Sequence[int], rows: Sequence[Any]) -> S
     return batch
 
 
-def _score_one_by_one(
-    model: LoadedModel, matrix: np.ndarray, ids: list[int], batch: ScoredBatch
-) -> tuple[list[int], Scores]:
+def score_one_by_one(
+    model: LoadedModel, matrix: np.ndarray, ids: list[int], what: str = "row"
+) -> tuple[list[int], Scores, list[FailureRow]]:
+    """Score a batch the model failed on one ``what`` (a row, an image) at a time: the ids
+    it scores and their scores (in one call), and a failure for each of the others."""
     kept: list[int] = []
     rows: list[int] = []
+    failures: list[FailureRow] = []
     for i, observation_id in enumerate(ids):
         try:
             model.score(matrix[i : i + 1])
         except Exception as exc:
-            reason = f"the model failed on this row: {type(exc).__name__}: {exc}"
-            batch.failures.append(FailureRow(observation_id, reason[:1000], None))
+            reason = f"the model failed on this {what}: {type(exc).__name__}: {exc}"
+            failures.append(FailureRow(observation_id, reason[:1000], None))
         else:
             kept.append(observation_id)
             rows.append(i)
     if not kept:
-        return kept, Scores([], None)
-    return kept, model.score(matrix[rows])
+        return kept, Scores([], None), failures
+    return kept, model.score(matrix[rows]), failures
