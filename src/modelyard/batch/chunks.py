@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelyard.batch.arrow import float_array, floats, label_texts
 from modelyard.batch.layout import FIELD, LABEL, REASON, ROW, Layout
 from modelyard.errors import FeatureError
 from modelyard.inference.model import LoadedModel, Scores
@@ -86,7 +87,7 @@ def score_arrow_chunk(
     """:func:`score_chunk` for a chunk read as Arrow columns (keys as text, features as
     float64 with nulls): its output as an Arrow table, or row by row if it holds a row that
     cannot be scored."""
-    columns = {name: table.column(name).to_numpy() for name in layout.features}
+    columns = {name: floats(table.column(name)) for name in layout.features}
     try:
         matrix = model.tabular.columns_to_matrix(columns, table.num_rows)
         scores = score_in_slices(model, matrix, threads)
@@ -104,27 +105,14 @@ def _arrow_output(
     """:func:`_output` of every row, as an Arrow table."""
     import pyarrow as pa
 
-    columns = [table.column(k) for k in layout.keys]
+    columns: list[Any] = [table.column(k) for k in layout.keys]
     columns.append(label_texts(labels))
     names = layout.probability_columns
     if names:
         if proba is None or proba.shape[1] != len(names):
             proba = np.full((table.num_rows, len(names)), np.nan)
-        columns += [pa.array(proba[:, j], from_pandas=True) for j in range(len(names))]
-    return pa.table(columns, names=layout.output_columns)
-
-
-def label_texts(labels: list[Any]) -> pa.Array:
-    """The labels as text, each as ``str`` writes it (what :func:`_output` writes)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    values = np.asarray(labels)
-    if values.dtype.kind in "iu":  # Arrow writes an integer as str does
-        return pc.cast(pa.array(values), pa.string())
-    if values.dtype.kind == "U":
-        return pa.array(values, pa.string())
-    return pa.array([str(v) for v in labels], pa.string())
+        columns += [float_array(proba[:, j]) for j in range(len(names))]
+    return pa.Table.from_arrays(columns, names=layout.output_columns)
 
 
 @dataclass(frozen=True)

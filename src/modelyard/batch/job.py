@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,16 +68,31 @@ def write_chunks(
     output: TableWriter, rejects: TableWriter, what: str, total: int, chunks: Iterator[Written]
 ) -> None:
     """Append each chunk to the output and the rejects file under a progress bar of
-    ``total`` steps; put both files in place at the end, or remove both if anything fails."""
+    ``total`` steps; put both files in place at the end, or remove both if anything fails.
+
+    A chunk is written on a thread of its own while the next one is read and scored (pyarrow
+    writes without the GIL), so at most two chunks are in memory.
+    """
     from modelyard.training.images.progress import progress_bar
 
+    def write(chunk: Written) -> None:
+        output.write(chunk.scored)
+        if chunk.rejects is not None:
+            rejects.write(chunk.rejects)
+
     try:
-        with progress_bar(what, max(1, total)) as bar:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
+            progress_bar(what, max(1, total)) as bar,
+        ):
+            writing: Future[None] | None = None
             for chunk in chunks:
-                output.write(chunk.scored)
-                if chunk.rejects is not None:
-                    rejects.write(chunk.rejects)
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(write, chunk)
                 bar.advance(chunk.steps)
+            if writing is not None:
+                writing.result()
         output.commit()
         rejects.commit()
     except BaseException:

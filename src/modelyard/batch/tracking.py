@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.batch.summary import BatchSummary
 from modelyard.config import masked_url
+from modelyard.registry import rest_client
 from modelyard.training.tracking import TrackingTarget
 
 if TYPE_CHECKING:
@@ -51,11 +52,8 @@ def record_batch_run(
         )
         return None
     base = target.tracking_uri.rstrip("/") + "/api/2.0/mlflow/"
-    transport = httpx.HTTPTransport(retries=target.http_retries)
     try:
-        with httpx.Client(
-            base_url=base, timeout=float(target.http_timeout), transport=transport
-        ) as client:
+        with rest_client(base, float(target.http_timeout), target.http_retries) as client:
             experiment_id = _experiment_id(client, name)
             run_id = _log_run(client, experiment_id, summary)
     except (httpx.HTTPError, _RefusedError) as exc:

@@ -18,7 +18,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from modelyard.batch.tables import PARQUET, TableFormat, table_format
 from modelyard.errors import ConfigError
@@ -106,10 +106,9 @@ class TableWriter:
             self._opened = True
         table: pa.Table | None = frame if _is_arrow(frame) else None
         if table is None and not self.mixed:
-            try:
+            # a column of mixed types stays None: pandas writes it value by value
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
                 table = pa.Table.from_pandas(frame, preserve_index=False)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                pass  # a column of mixed types: pandas writes it value by value
         if table is not None:
             pa_csv.write_csv(table, self._handle, pa_csv.WriteOptions(include_header=header))
             return
@@ -119,16 +118,18 @@ class TableWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow = _is_arrow(frame)
         if self._schema is None:
-            inferred = frame.schema if arrow else pa.Schema.from_pandas(frame, preserve_index=False)
-            # a column with no value yet (all missing) would be typed null: make it text
-            self._schema = pa.schema(
-                [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in inferred]
+            inferred = (
+                frame.schema
+                if _is_arrow(frame)
+                else pa.Schema.from_pandas(frame, preserve_index=False)
             )
+            # a column with no value yet (all missing) would be typed null: make it text;
+            # labels the fast path encodes as a dictionary are written as plain text
+            self._schema = pa.schema([_plain_field(f) for f in inferred])
             self._parquet = pq.ParquetWriter(self.partial, self._schema)
             self._opened = True
-        if arrow:
+        if _is_arrow(frame):
             table = frame.select(self._schema.names).cast(self._schema)
         else:
             table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
@@ -163,6 +164,16 @@ class TableWriter:
             self._parquet = None
 
 
-def _is_arrow(frame: object) -> bool:
+def _plain_field(field: pa.Field) -> pa.Field:
+    import pyarrow as pa
+
+    if pa.types.is_null(field.type):
+        return pa.field(field.name, pa.string())
+    if pa.types.is_dictionary(field.type):
+        return pa.field(field.name, field.type.value_type)
+    return field
+
+
+def _is_arrow(frame: object) -> TypeGuard[pa.Table]:
     """Whether ``frame`` is an Arrow table (else a DataFrame), without importing either."""
     return type(frame).__module__.startswith("pyarrow")

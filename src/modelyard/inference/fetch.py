@@ -18,6 +18,7 @@ from urllib.parse import quote, urlparse
 import httpx
 
 from modelyard.errors import ModelLoadError
+from modelyard.registry import rest_client
 
 _PROXY_SCHEME = "mlflow-artifacts"
 TIMEOUT_SECONDS = 30.0
@@ -36,7 +37,7 @@ class ArtifactProxy:
 
     def __init__(self, tracking_uri: str, timeout: float = TIMEOUT_SECONDS) -> None:
         self.tracking_uri = tracking_uri.rstrip("/")
-        self._client = httpx.Client(base_url=f"{self.tracking_uri}/api/2.0/", timeout=timeout)
+        self._client = rest_client(f"{self.tracking_uri}/api/2.0/", timeout)
 
     def __enter__(self) -> ArtifactProxy:
         return self
