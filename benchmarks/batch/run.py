@@ -25,25 +25,43 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
 import shlex
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' process helpers
+from support import service_env  # noqa: E402
+
+
+def _streaming_harness() -> ModuleType:
+    """benchmarks/streaming/run.py: its MLflow server start and process helpers."""
+    spec = importlib.util.spec_from_file_location(
+        "streaming_bench", HERE.parent / "streaming" / "run.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = _streaming_harness()
+start, stop, tracking_server = harness.start, harness.stop, harness.tracking_server
 IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 MODELS = {
     "logreg": ("LogisticRegression", {"model": {"estimator": "logistic_regression"}}),
@@ -62,43 +80,6 @@ RSS_LIMIT_MB = 500.0  # modelyard's peak resident memory below this
 
 
 # --- processes ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def base_env(**values: object) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(
-        KEDRO_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="1",
-        MLFLOW_ENABLE_TELEMETRY="false",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update({k: str(v) for k, v in values.items()})
-    return env
-
-
-def start(argv: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        list(argv), env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def tree_rss_mb(root: int) -> float:
     """Resident memory of ``root`` and every process under it, from /proc (MB)."""
     children: dict[int, list[int]] = {}
@@ -161,40 +142,12 @@ def measure(
 
 
 # --- the registry and the data -------------------------------------------------------------------
-@contextlib.contextmanager
-def tracking_server(work: Path) -> Iterator[str]:
-    """``modelyard mlflow`` on a free port in a temporary home (no job runners)."""
-    port = free_port()
-    env = base_env(
-        MODELYARD_HOME=work / "mlflow-home",
-        MODELYARD_MLFLOW_PORT=port,
-        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-    )
-    log = work / "logs" / "mlflow.log"
-    proc = start([str(VENV_BIN / "modelyard"), "mlflow"], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the MLflow server exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("the MLflow server did not start in 300 s")
-            time.sleep(0.25)
-        yield url
-    finally:
-        stop(proc)
-
-
 def register(tracking_uri: str, work: Path, keys: Sequence[str]) -> dict[str, str]:
     """Train and register each model through the real pipeline; key → version."""
     from modelyard.config import Settings
     from modelyard.training import train
 
-    for key, value in base_env().items():
+    for key, value in service_env().items():
         if key in {"KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_ENABLE_TELEMETRY"}:
             os.environ.setdefault(key, value)
     settings = Settings(  # type: ignore[call-arg]
@@ -234,88 +187,148 @@ def same_labels(ours: Path, theirs: Path) -> bool:
 
 
 # --- the run -----------------------------------------------------------------------------------
-def run(args: argparse.Namespace) -> str:
+def compile_bytecode() -> None:
+    """Compile the environment's modules to bytecode, as an installation's first run does.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (this workplace sets it) no process writes ``.pyc``
+    files, so each run would compile every module it imports again: seconds for MLflow,
+    about one for modelyard. A user's environment has its bytecode (pip writes it when it
+    installs, Python on first import), so both tools are measured with it.
+    """
+    import sysconfig
+
+    paths = {sysconfig.get_paths()["purelib"], str(ROOT / "src")}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *sorted(paths)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def commands(version: str, source: Path, ours: Path, theirs: Path) -> dict[str, list[str]]:
+    """Each tool's command scoring ``source`` with version ``version``."""
+    return {
+        "modelyard score": [
+            str(VENV_BIN / "modelyard"),
+            "score",
+            "-i",
+            str(source),
+            "-o",
+            str(ours),
+            "--overwrite",
+            "--model",
+            f"iris@{version}",
+        ],
+        "mlflow models predict": [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "predict",
+            "-m",
+            f"models:/iris/{version}",
+            "-i",
+            str(source),
+            "-t",
+            "csv",
+            "-o",
+            str(theirs),
+            "--env-manager",
+            "local",
+        ],
+    }
+
+
+def run_one(
+    tool: str, key: str, argv: list[str], env: dict[str, str], work: Path, rows: int
+) -> Measured:
+    log = work / "logs" / f"{key}-{tool[:6]}-{rows}.log"
+    measured = measure(tool, key, argv, env, log, rows)
+    if measured.exit_code != 0:
+        raise RuntimeError(f"{tool} exited {measured.exit_code}:\n{log.read_text()[-3000:]}")
+    print(
+        f"{key}: {tool}, {rows:,} rows: {measured.seconds:.1f}s, "
+        f"{measured.rows_per_second:,.0f} rows/s, {measured.peak_rss_mb:.0f} MB",
+        file=sys.stderr,
+    )
+    return measured
+
+
+@dataclass
+class Run:
+    results: list[Measured]
+    startup: dict[tuple[str, str], float]  # (model, tool) → seconds to score one row
+    agree: dict[str, bool]
+    size_mb: float
+    load: tuple[float, float, float]
+
+
+def run(args: argparse.Namespace) -> Run:
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in keys if k not in MODELS]
     if unknown:
         raise SystemExit(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    if args.compile:
+        compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="modelyard-batch-bench-") as tmp:
         work = Path(tmp)
         with tracking_server(work) as url:
             versions = register(url, work, keys)
-            source = work / "rows.csv"
+            source, one = work / "rows.csv", work / "one.csv"
             write_rows(source, args.rows)
+            write_rows(one, 1)
             size_mb = source.stat().st_size / 1e6
+            load = os.getloadavg()
             results: list[Measured] = []
+            startup: dict[tuple[str, str], float] = {}
             agree: dict[str, bool] = {}
             for key in keys:
-                version = versions[key]
                 ours, theirs = work / f"{key}.csv", work / f"{key}.json"
-                modelyard = [
-                    str(VENV_BIN / "modelyard"),
-                    "score",
-                    "-i",
-                    str(source),
-                    "-o",
-                    str(ours),
-                    "--model",
-                    f"iris@{version}",
-                ]
-                peer = [
-                    str(VENV_BIN / "mlflow"),
-                    "models",
-                    "predict",
-                    "-m",
-                    f"models:/iris/{version}",
-                    "-i",
-                    str(source),
-                    "-t",
-                    "csv",
-                    "-o",
-                    str(theirs),
-                    "--env-manager",
-                    "local",
-                ]
-                home = work / f"home-{key}"  # an empty model cache: it downloads, as MLflow does
-                env = base_env(MLFLOW_TRACKING_URI=url, MODELYARD_HOME=home)
-                logs = work / "logs"
-                for tool, argv in (("modelyard score", modelyard), ("mlflow models predict", peer)):
-                    measured = measure(
-                        tool, key, argv, env, logs / f"{key}-{tool[:6]}.log", args.rows
-                    )
-                    if measured.exit_code != 0:
-                        log = (logs / f"{key}-{tool[:6]}.log").read_text()[-3000:]
-                        raise RuntimeError(f"{tool} exited {measured.exit_code}:\n{log}")
-                    results.append(measured)
-                    print(
-                        f"{key}: {tool}: {measured.seconds:.1f}s, "
-                        f"{measured.rows_per_second:,.0f} rows/s, {measured.peak_rss_mb:.0f} MB",
-                        file=sys.stderr,
-                    )
+                env = service_env(MLFLOW_TRACKING_URI=url, MODELYARD_HOME=work / f"home-{key}")
+                for tool, argv in commands(versions[key], source, ours, theirs).items():
+                    shutil.rmtree(
+                        work / f"home-{key}", ignore_errors=True
+                    )  # downloads, as MLflow does
+                    results.append(run_one(tool, key, argv, env, work, args.rows))
                 agree[key] = same_labels(ours, theirs)
-    return report(args, results, agree, size_mb)
+                if args.startup:
+                    small = commands(versions[key], one, work / "one-out.csv", work / "one.json")
+                    for tool, argv in small.items():
+                        shutil.rmtree(work / f"home-{key}", ignore_errors=True)
+                        startup[(key, tool)] = run_one(tool, key, argv, env, work, 1).seconds
+    return Run(results, startup, agree, size_mb, load)
 
 
-def report(
-    args: argparse.Namespace, results: list[Measured], agree: dict[str, bool], size_mb: float
-) -> str:
-    load = os.getloadavg()
+def report(args: argparse.Namespace, done: Run) -> str:
+    load, results = done.load, done.results
     lines = [
         "# Batch scoring: `modelyard score` against `mlflow models predict`",
         "",
         f"- Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`",
         f"- When: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}; "
-        f"load average before: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
-        f"- Input: {args.rows:,} iris rows, one CSV of {size_mb:.1f} MB; the same registered "
+        f"load average before the first command: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
+        f"- Input: {args.rows:,} iris rows, one CSV of {done.size_mb:.1f} MB; the same registered "
         "version for both tools; wall time from launch to exit (start-up, model download and "
-        "load included); peak RSS of the process tree, sampled every 20 ms.",
+        "load included; modelyard also records its run in MLflow, as by default); peak RSS of "
+        "the process tree, sampled every 20 ms.",
+        "- Bytecode: "
+        + (
+            "compiled for both tools before measuring (`python -m compileall`), as an "
+            "installed environment has it."
+            if args.compile
+            else "as found (`--no-compile`)"
+            + (
+                "; PYTHONDONTWRITEBYTECODE is set, so a module without bytecode is compiled "
+                "on every run."
+                if os.environ.get("PYTHONDONTWRITEBYTECODE")
+                else "."
+            )
+        ),
         "",
         "| model | tool | seconds | rows/s | peak RSS (MB) | same labels |",
         "| --- | --- | ---: | ---: | ---: | --- |",
     ]
     for m in results:
-        same = "yes" if agree.get(m.model) else "NO"
+        same = "yes" if done.agree.get(m.model) else "NO"
         lines.append(
             f"| {MODELS[m.model][0]} | {m.tool} | {m.seconds:.1f} | {m.rows_per_second:,.0f} | "
             f"{m.peak_rss_mb:.0f} | {same} |"
@@ -332,6 +345,25 @@ def report(
             f"{fast}); peak RSS {ours.peak_rss_mb:.0f} MB (target < {RSS_LIMIT_MB:.0f} MB: "
             f"{small})"
         )
+    if done.startup:
+        lines += [
+            "",
+            "## Extra information, not the target: the rate after start-up",
+            "",
+            "Each command run again on a one-row CSV (fresh model cache) measures its start-up "
+            "(Python, imports, model download and load, writing, for modelyard recording the "
+            "run); the rate after start-up is the file's rows over the rest of its time.",
+            "",
+            "| model | tool | start-up (s) | after start-up (s) | rows/s after start-up |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for m in results:
+            first = done.startup.get((m.model, m.tool))
+            if first is None:
+                continue
+            rest = m.seconds - first
+            rate = f"{m.rows / rest:,.0f}" if rest > 0 else "— (within the noise)"
+            lines.append(f"| {MODELS[m.model][0]} | {m.tool} | {first:.1f} | {rest:.2f} | {rate} |")
     return "\n".join(lines) + "\n"
 
 
@@ -344,8 +376,20 @@ def main() -> None:
     parser.add_argument(
         "--output", type=Path, default=HERE / "RESULTS.md", help="where the report goes"
     )
+    parser.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_false",
+        help="measure with the bytecode as found (see compile_bytecode)",
+    )
+    parser.add_argument(
+        "--no-startup",
+        dest="startup",
+        action="store_false",
+        help="skip the extra one-row runs that measure each tool's start-up",
+    )
     args = parser.parse_args()
-    text = run(args)
+    text = report(args, run(args))
     args.output.write_text(text)
     print(text)
 

@@ -29,7 +29,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,27 +51,16 @@ from modelyard.streaming.producer import Streamer, StreamOptions
 from modelyard.streaming.replay import Replay, training_holdout
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent / "tests"))  # the tests' process helpers
+from support import free_port, service_env  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 PG_SERVER = "postgresql://modelyard:modelyard@127.0.0.1:5432"  # scripts/ensure-postgres.sh
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def base_env(**values: object) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(
-        KEDRO_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="1",
-        MLFLOW_ENABLE_TELEMETRY="false",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update({k: str(v) for k, v in values.items()})
-    return env
+    """The environment of a modelyard process, as the tests give it (tests/support.py)."""
+    return service_env(**values)
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -113,7 +101,11 @@ def tracking_server(work: Path) -> Iterator[str]:
     log = work / "logs" / "mlflow.log"
     proc = start(
         [str(VENV_BIN / "modelyard"), "mlflow"],
-        base_env(MODELYARD_HOME=home, MODELYARD_MLFLOW_PORT=port),
+        base_env(
+            MODELYARD_HOME=home,
+            MODELYARD_MLFLOW_PORT=port,
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",  # no job runners: ~2 GB, slow to stop
+        ),
         log,
     )
     url = f"http://127.0.0.1:{port}"
