@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelyard.batch.chunks import (
+    ScoredChunk,
     Threads,
     rejected_rows,
     score_arrow_chunk,
@@ -107,16 +108,15 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
     scale = MB if source.unit == "bytes" else 1
     what = f"scoring {source.path.name} ({'MB' if scale == MB else 'rows'})"
     started = time.perf_counter()
-    counted = [0]  # rows read, by the reader that finishes
     with scoring_threads() as threads:
         fast = source.format == CSV
         while True:
             output = TableWriter(plan.output, layout.output_columns)
             rejects = TableWriter(plan.rejects, layout.rejects_columns, lazy=True, mixed=True)
-            reader = _arrow_chunks if fast else _frame_chunks
+            reading = _Reading(model, plan, threads)
+            scored = reading.arrow_chunks() if fast else reading.frame_chunks()
             try:
-                chunks = reader(model, plan, threads, scale, counted)
-                write_chunks(output, rejects, what, source.total // scale, chunks)
+                write_chunks(output, rejects, what, source.total // scale, _steps(scored, scale))
             except NotPlain:
                 fast = False  # read it again with the reader that rejects such rows
                 continue
@@ -128,45 +128,55 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
         source=str(source.path),
         output=str(plan.output),
         rejects=str(plan.rejects) if rejects.written else None,
-        rows_in=counted[0],
+        rows_in=reading.rows_in,
         rows_scored=output.rows,
         rows_rejected=rejects.rows,
         seconds=time.perf_counter() - started,
     )
 
 
-def _arrow_chunks(
-    model: LoadedModel, plan: TablePlan, threads: Threads | None, scale: int, counted: list[int]
-) -> Iterator[Written]:
-    layout = plan.layout
-    rows_in = shown = 0
-    for chunk in plan.source.arrow_chunks(layout.keys, layout.features, plan.chunk_rows):
-        count = chunk.table.num_rows
-        result = score_arrow_chunk(
-            model, chunk.table, layout, range(rows_in + 1, rows_in + count + 1), threads
-        )
-        rows_in += count
-        counted[0] = rows_in
-        yield Written(result.scored, result.rejects, chunk.done // scale - shown)
-        shown = chunk.done // scale
+def _steps(scored: Iterator[tuple[ScoredChunk, int]], scale: int) -> Iterator[Written]:
+    """Scored chunks, each with the progress it makes (``done`` is in the source's units)."""
+    shown = 0
+    for result, done in scored:
+        yield Written(result.scored, result.rejects, done // scale - shown)
+        shown = done // scale
 
 
-def _frame_chunks(
-    model: LoadedModel, plan: TablePlan, threads: Threads | None, scale: int, counted: list[int]
-) -> Iterator[Written]:
-    layout = plan.layout
-    rows_in = shown = 0
-    for chunk in plan.source.chunks(layout.keys, layout.features, plan.chunk_rows):
-        numbers = row_numbers(rows_in, len(chunk.frame), chunk.malformed)
-        result = score_chunk(model, chunk.frame, layout, numbers, threads)
-        rows_in += len(chunk.frame) + len(chunk.malformed)
-        counted[0] = rows_in
-        refused = result.rejects
-        if chunk.malformed:
-            assert refused is not None
-            refused = _with_malformed(refused, chunk.malformed, layout)
-        yield Written(result.scored, refused, chunk.done // scale - shown)
-        shown = chunk.done // scale
+@dataclass
+class _Reading:
+    """One pass over a table file by one of its readers: the scored chunks, and the rows
+    read so far."""
+
+    model: LoadedModel
+    plan: TablePlan
+    threads: Threads | None
+    rows_in: int = 0
+
+    def arrow_chunks(self) -> Iterator[tuple[ScoredChunk, int]]:
+        """With the fast reader (:class:`NotPlain` at a row it does not read)."""
+        layout = self.plan.layout
+        for chunk in self.plan.source.arrow_chunks(
+            layout.keys, layout.features, self.plan.chunk_rows
+        ):
+            before, self.rows_in = self.rows_in, self.rows_in + chunk.table.num_rows
+            numbers = range(before + 1, self.rows_in + 1)
+            yield (
+                score_arrow_chunk(self.model, chunk.table, layout, numbers, self.threads),
+                chunk.done,
+            )
+
+    def frame_chunks(self) -> Iterator[tuple[ScoredChunk, int]]:
+        """With the pandas reader (malformed lines are rejected with the others)."""
+        layout = self.plan.layout
+        for chunk in self.plan.source.chunks(layout.keys, layout.features, self.plan.chunk_rows):
+            numbers = row_numbers(self.rows_in, len(chunk.frame), chunk.malformed)
+            result = score_chunk(self.model, chunk.frame, layout, numbers, self.threads)
+            self.rows_in += len(chunk.frame) + len(chunk.malformed)
+            if chunk.malformed:
+                assert result.rejects is not None
+                result.rejects = _with_malformed(result.rejects, chunk.malformed, layout)
+            yield result, chunk.done
 
 
 def row_numbers(before: int, count: int, malformed: list[Malformed]) -> Sequence[int]:
