@@ -76,3 +76,10 @@ def test_parquet_is_read_in_chunks_of_the_asked_size(tmp_path: Path) -> None:
     whole = pd.concat([c.frame for c in chunks], ignore_index=True)
     assert list(whole.columns) == ["id", *IRIS]
     assert whole["id"].tolist() == iris_frame()["id"].tolist()
+
+
+def test_a_csv_header_that_names_a_column_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("id,sepal_length,id\n1,2,3\n")
+    with pytest.raises(ConfigError, match=r"twice\.csv: the header names id more than once"):
+        open_table(path)
