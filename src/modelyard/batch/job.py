@@ -6,9 +6,10 @@ and an image folder alike: the files are put in place when the last chunk is wri
 run that fails leaves neither behind. A progress bar is drawn on a terminal.
 
 A CSV is read first by the fast reader (:meth:`TableSource.arrow_chunks`: pyarrow, no
-pandas). A file it cannot read (a row with text in a feature cell or too many fields, bytes
-that are not UTF-8) is read again from the start by the pandas reader, whose rejects file
-names each such row; what the fast reader wrote is discarded.
+pandas), unless the model has categorical features (text, which the pandas path encodes). A
+file it cannot read (a row with text in a feature cell or too many fields, bytes that are
+not UTF-8) is read again from the start by the pandas reader, whose rejects file names each
+such row; what the fast reader wrote is discarded.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def score_table(model: LoadedModel, plan: TablePlan) -> BatchSummary:
     what = f"scoring {source.path.name} ({'MB' if scale == MB else 'rows'})"
     started = time.perf_counter()
     with scoring_threads() as threads:
-        fast = source.format == CSV
+        # categorical features are text the fast reader does not read as numbers
+        fast = source.format == CSV and not model.tabular.categorical
         while True:
             output = TableWriter(plan.output, layout.output_columns)
             rejects = TableWriter(plan.rejects, layout.rejects_columns, lazy=True, mixed=True)

@@ -327,7 +327,7 @@ class FeatureSchema:
         for name in self.names:
             column = frame[name]
             if name in self.categories:
-                matrix[:, j] = self._frame_codes(column, name)
+                columns[name] = self._frame_codes(column, name)
                 continue
             if column.dtype.kind not in "fiu":
                 try:
@@ -338,9 +338,10 @@ class FeatureSchema:
         return self.columns_to_matrix(columns, len(frame))
 
     def columns_to_matrix(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
-        """Numeric columns by feature name (a missing value as NaN) → the model's float64
-        matrix: a FeatureError naming the first feature and row (from 0) that holds a
-        missing value the model does not take, or a value that is not finite."""
+        """Numeric columns by feature name (a missing value as NaN, a categorical feature as
+        its codes) → the model's float64 matrix: a FeatureError naming the first feature and
+        row (from 0) that holds a missing value the model does not take, or a value that is
+        not finite."""
         matrix = np.empty((rows, len(self.names)), dtype=np.float64)
         for j, name in enumerate(self.names):
             if name not in columns:
