@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pyarrow as pa
 
-DICTIONARY_MAX = 256  # distinct labels coded by comparison, one pass each
+DICTIONARY_MAX = 65_536  # distinct labels written as a dictionary
 
 
 def floats(column: pa.ChunkedArray) -> np.ndarray:
@@ -63,16 +63,15 @@ def texts(values: Sequence[str]) -> pa.Array:
 
 def label_texts(labels: list[Any]) -> pa.Array:
     """The labels as text, each as ``str`` writes it: a dictionary array over the distinct
-    labels (a model has a few classes), its codes found a class at a time."""
+    labels (a model has a few classes), coded through a dict (no numpy array of objects)."""
     import pyarrow as pa
 
-    distinct = list(dict.fromkeys(labels))
-    values = np.asarray(labels)
-    if values.ndim != 1 or values.dtype.kind not in "biufU" or len(distinct) > DICTIONARY_MAX:
+    distinct = dict.fromkeys(labels)
+    if len(distinct) > DICTIONARY_MAX:
         return texts([str(v) for v in labels])
-    codes = np.zeros(len(values), np.int32)
-    for code, label in enumerate(distinct[1:], start=1):
-        codes[values == label] = code
+    for code, label in enumerate(distinct):
+        distinct[label] = code
+    codes = np.fromiter(map(distinct.__getitem__, labels), np.int32, count=len(labels))
     return pa.DictionaryArray.from_arrays(
         pa.Array.from_buffers(pa.int32(), len(codes), [None, pa.py_buffer(codes)]),
         texts([str(v) for v in distinct]),
