@@ -258,7 +258,8 @@ class Run:
     startup: dict[tuple[str, str], float]  # (model, tool) → seconds to score one row
     agree: dict[str, bool]
     size_mb: float
-    load: tuple[float, float, float]
+    load: tuple[float, float, float]  # before the first command
+    load_after: tuple[float, float, float]  # after the last
 
 
 def run(args: argparse.Namespace) -> Run:
@@ -294,7 +295,7 @@ def run(args: argparse.Namespace) -> Run:
                     for tool, argv in small.items():
                         shutil.rmtree(work / f"home-{key}", ignore_errors=True)
                         startup[(key, tool)] = run_one(tool, key, argv, env, work, 1).seconds
-    return Run(results, startup, agree, size_mb, load)
+    return Run(results, startup, agree, size_mb, load, os.getloadavg())
 
 
 def report(args: argparse.Namespace, done: Run) -> str:
@@ -305,7 +306,8 @@ def report(args: argparse.Namespace, done: Run) -> str:
         f"- Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`",
         f"- When: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}; "
-        f"load average before the first command: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
+        f"load average before the first command: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}; "
+        f"after the last: {', '.join(f'{v:.2f}' for v in done.load_after)}",
         f"- Input: {args.rows:,} iris rows, one CSV of {done.size_mb:.1f} MB; the same registered "
         "version for both tools; wall time from launch to exit (start-up, model download and "
         "load included; modelyard also records its run in MLflow, as by default); peak RSS of "
