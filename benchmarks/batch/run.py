@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -39,28 +38,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' process helpers
+sys.path.insert(0, str(HERE.parent / "streaming"))  # the streaming benchmark's pieces
+from streaming_module import streaming_benchmark  # noqa: E402
+
 from support import service_env  # noqa: E402
 
-
-def _streaming_harness() -> ModuleType:
-    """benchmarks/streaming/run.py: its MLflow server start and process helpers."""
-    spec = importlib.util.spec_from_file_location(
-        "streaming_bench", HERE.parent / "streaming" / "run.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _streaming_harness()
+harness = streaming_benchmark()
 start, stop, tracking_server = harness.start, harness.stop, harness.tracking_server
 IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 MODELS = {

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import functools
-import importlib.util
 import json
 import os
 import shlex
@@ -33,30 +31,18 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent / "serving"))  # the serving benchmark's load generator
+sys.path.insert(0, str(HERE.parent / "streaming"))  # the streaming benchmark's pieces
 
 from harness.load import LoadResult, Request, run_wrk  # noqa: E402
+from streaming_module import streaming_benchmark  # noqa: E402
 
 from modelyard.config import Settings  # noqa: E402
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-@functools.cache
-def streaming_benchmark() -> ModuleType:
-    """benchmarks/streaming/run.py, whose throughput measurement this reuses as it is."""
-    spec = importlib.util.spec_from_file_location(
-        "streaming_benchmark", HERE.parent / "streaming" / "run.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- workers ----------------------------------------------------------------------------------
