@@ -246,13 +246,14 @@ def test_a_stopped_worker_alerts_through_alertmanager_and_resolves_when_back(
     # rows keep arriving while it is down: a backlog older than the lag threshold
     engine = make_engine(stack.db_url)
     try:
-        features, labels = _labelled_rows(3000, offset=1)
+        features, labels = _labelled_rows(20000, offset=1)
         store.insert_observations(engine, features, "test", labels=labels)
     finally:
         engine.dispose()
-    # back, scoring two rows a batch: the backlog takes it a while, the lag shows
+    # back, scoring one row a batch: the backlog takes it tens of seconds, long enough for
+    # the lag to be scraped and its rule to hold on a loaded machine
     back = len(stack.webhook.alerts())
-    stack.worker = stack.start_worker(MODELYARD_WORKER_BATCH_SIZE="2")
+    stack.worker = stack.start_worker(MODELYARD_WORKER_BATCH_SIZE="1")
     poll(
         lambda: _notified(stack, "ModelyardTargetDown", "resolved", back),
         90,

@@ -254,6 +254,7 @@ def test_hot_swap_mid_stream(
         log,
         MODELYARD_WORKER_METRICS_PORT=port,
         MODELYARD_REGISTRY_POLL_SECONDS="0.3",
+        MODELYARD_SHADOW_REF="",  # no challenger scored beside: each row has one version
     )
     stop = threading.Event()
 
