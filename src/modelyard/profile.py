@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.errors import ModelyardError, RegistryError, RegistryUnavailableError
+from modelyard.inputs.tabular import category_codes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,7 +93,7 @@ def compute_profile(
     def profile(name: str) -> dict[str, Any]:
         if name in categorical:
             vocabulary = list(categorical[name])
-            codes = pd_codes(frame[name], vocabulary)
+            codes = category_codes(frame[name].tolist(), vocabulary)
             return categorical_profile(codes, vocabulary)
         return feature_profile(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
 
@@ -101,14 +102,6 @@ def compute_profile(
         "labels": {str(label): int(count) for label, count in sorted(labels.items())},
         "features": {name: profile(name) for name in features},
     }
-
-
-def pd_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
-    """A column's values as codes over ``categories`` (NaN for any other value)."""
-    import pandas as pd
-
-    codes = pd.Categorical(column.astype(object), categories=list(categories)).codes
-    return np.where(codes < 0, np.nan, codes).astype(np.float64)
 
 
 def profile_json(profile: dict[str, Any]) -> str:

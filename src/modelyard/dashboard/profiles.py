@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from modelyard.dashboard.queries import numbers
-from modelyard.inputs.tabular import category_text
+from modelyard.inputs.tabular import category_codes
 from modelyard.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,8 @@ class FeatureBins:
         are neither are left out)."""
         if self.categories is None:
             return numbers(values)
-        codes = {c: float(i) for i, c in enumerate(self.categories)}
-        texts = (category_text(v) for v in values)
-        return [codes[t] for t in texts if t is not None and t in codes]
+        codes = category_codes(values, self.categories)
+        return [float(c) for c in codes[np.isfinite(codes)]]
 
 
 def feature_bins(profile: Mapping[str, Any]) -> dict[str, FeatureBins]:

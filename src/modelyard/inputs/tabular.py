@@ -229,11 +229,7 @@ class FeatureSchema:
     def category_codes(self, name: str, values: Iterable[Any]) -> np.ndarray:
         """The codes of a categorical feature's ``values`` (NaN for one not among its
         categories): the scale its profile and drift are measured on."""
-        codes = {c: float(i) for i, c in enumerate(self.categories[name])}
-        texts = (category_text(v) for v in values)
-        return np.fromiter(
-            (math.nan if t is None else codes.get(t, math.nan) for t in texts), dtype=np.float64
-        )
+        return category_codes(values, self.categories[name])
 
     def frame(self, matrix: np.ndarray) -> pd.DataFrame:
         """The validated ``matrix`` as the DataFrame a model fitted on named columns takes:
@@ -637,6 +633,16 @@ def _categorical(
         return code
 
     return convert
+
+
+def category_codes(values: Iterable[Any], categories: Sequence[str]) -> np.ndarray:
+    """``values`` as codes over ``categories`` (a category's position; NaN for a value that
+    names none of them): the scale profiles, drift and the dashboard measure categories on."""
+    codes = {c: float(i) for i, c in enumerate(categories)}
+    texts = (category_text(v) for v in values)
+    return np.fromiter(
+        (math.nan if t is None else codes.get(t, math.nan) for t in texts), dtype=np.float64
+    )
 
 
 def category_text(value: Any) -> str | None:
