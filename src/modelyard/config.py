@@ -254,6 +254,28 @@ class Settings(BaseSettings):
         description="Alias or version the worker also scores every observation with (in the "
         "shadow: stored, compared, never acted on) when it names another version; empty: none.",
     )
+    worker_retrains: bool = Field(
+        default=True,
+        description="The worker runs the retrainings asked for (by hand, an alert, the "
+        "schedule) as `modelyard retrain` child processes, one at a time.",
+    )
+    retrain_alerts: str = Field(
+        default="ModelyardLiveAccuracyLow,ModelyardFeatureDrift",
+        description="Alerts that ask for a retraining when they fire (POST /admin/alerts), "
+        "comma separated; empty: none.",
+    )
+    retrain_cooldown_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Least time between two retrainings an alert starts (a flapping alert "
+        "starts one).",
+    )
+    retrain_interval_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Retrain on a schedule: once in each interval of this many seconds, "
+        "counted from the Unix epoch (86400: daily after 00:00 UTC); 0: no schedule.",
+    )
     stream_rate: float = Field(default=5.0, ge=0, description="Rows per second from `stream`.")
     stream_label_delay: float = Field(default=5.0, ge=0, description="Seconds until the label.")
 
@@ -417,6 +439,10 @@ class Settings(BaseSettings):
     def admin_open(self) -> bool:
         """Admin actions without a key: only on a service bound to loopback."""
         return not self.admin_keys.enabled and is_loopback(self.host)
+
+    @cached_property
+    def retrain_alert_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.retrain_alerts.split(",") if n.strip())
 
     @cached_property
     def cors_origin_list(self) -> tuple[str, ...]:

@@ -182,12 +182,21 @@ class Registry:
 
     def _rest_get(self, what: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         """GET one REST endpoint; not-found is ModelNotFoundError, outages are unavailable."""
+        return self._rest_call("GET", what, path, params)
+
+    def _rest_call(
+        self, method: str, what: str, path: str, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """One REST call (``params`` in the query of a GET, as the JSON body of a POST)."""
         import httpx
 
         client = self._rest
         assert client is not None
         try:
-            response = client.get(path, params=params)
+            if method == "GET":
+                response = client.get(path, params=params)
+            else:
+                response = client.request(method, path, json=params)
         except httpx.HTTPError as exc:
             raise RegistryUnavailableError(
                 f"MLflow at {masked_url(self.tracking_uri)} is unreachable ({what}: {exc})"
@@ -359,7 +368,42 @@ class Registry:
             return []
         return [str(v) for v in parsed] if isinstance(parsed, list) else []
 
+    def model_tag(self, key: str) -> str | None:
+        """The registered model's tag ``key`` (None when unset or the model is not registered)."""
+        if self._rest is not None:
+            try:
+                body = self._rest_get("get model", "registered-models/get", {"name": self.name})
+            except ModelNotFoundError:
+                return None
+            model = body.get("registered_model")
+            tags = model.get("tags", []) if isinstance(model, dict) else []
+            return next(
+                (str(t.get("value")) for t in tags if isinstance(t, dict) and t.get("key") == key),
+                None,
+            )
+        try:
+            rm = self._call("get model", self.client.get_registered_model, self.name)
+        except RegistryUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise RegistryError(f"reading {self.name}: {exc}") from exc
+        return (rm.tags or {}).get(key)
+
     # --- writing ---------------------------------------------------------------------------
+    def set_model_tag(self, key: str, value: str) -> None:
+        """Tag the registered model (over REST where MLflow is a server: no mlflow import)."""
+        if self._rest is not None:
+            self._rest_call(
+                "POST",
+                "tag model",
+                "registered-models/set-tag",
+                {"name": self.name, "key": key, "value": value},
+            )
+            return
+        self._call("tag model", self.client.set_registered_model_tag, self.name, key, value)
+
     def set_alias(self, alias: str, version: str) -> VersionInfo:
         info = self.resolve(str(version))
         self._call(

@@ -19,7 +19,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from serving_models import (
     DIGITS,
@@ -56,10 +56,18 @@ class FixtureRegistry:
     a name it does not hold has no versions.
     """
 
+    TAGS: ClassVar[dict[str, dict[str, str]]] = {}  # the registered models' tags, by name
+
     def __init__(self, name: str = "iris") -> None:
         self.name = name
         self.tracking_uri = f"fixture://{name}"
         self.versions, self.aliases = MODELS.get(name, ({}, {}))
+
+    def model_tag(self, key: str) -> str | None:
+        return self.TAGS.get(self.name, {}).get(key)
+
+    def set_model_tag(self, key: str, value: str) -> None:
+        self.TAGS.setdefault(self.name, {})[key] = value
 
     def resolve(self, ref: str) -> VersionInfo:
         version = self.aliases.get(ref.strip(), ref.strip())

@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from modelyard.inference.model import LoadedModel, Scores
 from modelyard.inputs.tabular import FeatureSchema
+from modelyard.loop import records
 from modelyard.registry import Registry, VersionInfo
 from modelyard.streaming.comparison import Comparison
 from modelyard.streaming.evidence import (
@@ -62,11 +64,13 @@ def _loaded(info: VersionInfo) -> LoadedModel:
 
 
 @pytest.mark.integration
-def test_a_promotion_on_evidence_is_watched_and_rolled_back(isolated_registry: Any) -> None:
+def test_a_promotion_on_evidence_is_watched_and_rolled_back(
+    isolated_registry: Any, sqlite_engine: Engine
+) -> None:
     reg = isolated_registry
     registry = Registry(reg.tracking_uri, reg.model_name)
     champion, challenger = reg.champion_version, reg.baseline_version
-    promoter = Promoter(registry, POLICY, "challenger")
+    promoter = Promoter(registry, POLICY, "challenger", sqlite_engine)
 
     served = _loaded(registry.resolve(champion))
     decision = promoter.consider(
@@ -92,3 +96,11 @@ def test_a_promotion_on_evidence_is_watched_and_rolled_back(isolated_registry: A
     assert fell.action == "rollback"
     assert registry.champion().version == champion  # type: ignore[union-attr]
     assert json.loads(registry.resolve(challenger).tags[ROLLED_BACK_TAG])["decision"] == "rollback"
+    # both decisions are recorded with their evidence, newest first
+    with sqlite_engine.connect() as conn:
+        back, forth = records.recent_decisions(conn, reg.model_name)
+    assert (forth.action, forth.decided_by) == ("promote", "evidence")
+    assert (forth.from_version, forth.to_version) == (champion, challenger)
+    assert forth.evidence is not None and forth.evidence["rows"] == 400
+    assert (back.action, back.from_version, back.to_version) == ("rollback", challenger, champion)
+    assert "below the previous champion's" in back.reason

@@ -13,6 +13,7 @@ import httpx
 from dash import Dash, Output, State, html, no_update
 
 from modelyard.dashboard import ids, views
+from modelyard.dashboard.loop_callbacks import register_loop
 from modelyard.dashboard.model_callbacks import (
     register_models_table,
     register_promote,
@@ -36,6 +37,7 @@ def register_callbacks(app: Dash, state: DashboardState) -> None:
     register_models_table(app, state)
     register_promote(app, state)
     register_rollback(app, state)
+    register_loop(app, state)
     register_pipeline(app, state)
     register_try(app, state)
 

@@ -43,6 +43,14 @@ ADMIN_KEY = "admin-key"
 ACTION_RESULT = "models-action-result"
 MODELS_VERSION_STORE = "models-version-store"
 
+# Closed loop: retraining triggers and promotion decisions
+LOOP_PANEL = "loop-panel"
+LOOP_MESSAGE = "loop-message"
+LOOP_TRIGGERS = "loop-triggers"
+LOOP_DECISIONS = "loop-decisions"
+RETRAIN_BUTTON = "retrain-button"
+RETRAIN_RESULT = "retrain-result"
+
 # Services
 SERVICES_PANEL = "services-panel"
 SERVICES_LIST = "services-list"
@@ -64,7 +72,7 @@ def timer(panel: str) -> str:
     return f"{panel}-timer"
 
 
-TIMED_PANELS = ("services", "predictions", "quality", "drift", "models", "pipeline")
+TIMED_PANELS = ("services", "predictions", "quality", "drift", "models", "loop", "pipeline")
 
 # Pages
 URL = "url"

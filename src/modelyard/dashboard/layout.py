@@ -224,6 +224,42 @@ def build_layout(settings: Settings) -> html.Div:
         ],
         subtitle=f"registered versions of {settings.model_name} in MLflow",
     )
+    schedule = (
+        f"every {settings.retrain_interval_seconds:g}s"
+        if settings.retrain_interval_seconds > 0
+        else "no schedule"
+    )
+    loop = _card(
+        "Closed loop",
+        ids.LOOP_PANEL,
+        [
+            _loading("Loading the retraining and promotion records…", ids.LOOP_MESSAGE),
+            html.Div(
+                [
+                    html.Div(
+                        [html.H3("Retraining triggers"), html.Div(id=ids.LOOP_TRIGGERS)],
+                        className="col",
+                    ),
+                    html.Div(
+                        [html.H3("Promotions and rollbacks"), html.Div(id=ids.LOOP_DECISIONS)],
+                        className="col",
+                    ),
+                ],
+                className="row",
+            ),
+            html.Div(
+                [
+                    html.Button(
+                        "Retrain now", id=ids.RETRAIN_BUTTON, className="button", n_clicks=0
+                    ),
+                ],
+                className="actions",
+            ),
+            html.Div(id=ids.RETRAIN_RESULT, className="action-result", role="status"),
+        ],
+        subtitle=f"promotion policy {settings.promotion_policy}; retraining by hand, on "
+        f"alerts (cool-down {settings.retrain_cooldown_seconds:g}s), {schedule}",
+    )
     pipeline = _card(
         "Pipeline",
         ids.PIPELINE_PANEL,
@@ -260,6 +296,7 @@ def build_layout(settings: Settings) -> html.Div:
                     quality,
                     drift,
                     html.Div([models], className="span-all"),
+                    html.Div([loop], className="span-all"),
                     pipeline,
                 ],
                 className="grid",

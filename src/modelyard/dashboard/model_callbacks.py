@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from dash import Dash, Input, Output, State, no_update
+from sqlalchemy.exc import SQLAlchemyError
 
 from modelyard.config import Settings
 from modelyard.dashboard import ids, views
@@ -14,6 +15,7 @@ from modelyard.dashboard.models_view import admin_key_accepted, load_models
 from modelyard.dashboard.state import DashboardState, require_mlflow
 from modelyard.dashboard.wiring import callback, refreshing
 from modelyard.errors import ModelyardError
+from modelyard.loop import records
 from modelyard.registry import CHAMPION
 
 log = logging.getLogger(__name__)
@@ -114,11 +116,13 @@ def register_promote(app: Dash, state: DashboardState) -> None:
             return (views.notice("Choose a version to promote.", "warn"), no_update)
         try:
             require_mlflow(state)
+            before = state.registry.champion()
             info = state.registry.promote(version)
         except ModelyardError as exc:
             message, tone = explain(exc, "models")
             return (views.notice(message, tone), no_update)
         log.info("promoted %s version %s from the dashboard", model_name, info.version)
+        record_decision(state, "promote", before.version if before else None, info.version)
         return (
             views.notice(
                 f"Version {info.version} is now the {CHAMPION}.", "ok", element_id="action-ok"
@@ -176,11 +180,13 @@ def register_rollback(app: Dash, state: DashboardState) -> None:
             return (views.notice(refusal(settings), "error"), no_update)
         try:
             require_mlflow(state)
+            before = state.registry.champion()
             info = state.registry.rollback()
         except ModelyardError as exc:
             message, tone = explain(exc, "models")
             return (views.notice(message, tone), no_update)
         log.info("rolled %s back to version %s from the dashboard", model_name, info.version)
+        record_decision(state, "rollback", before.version if before else None, info.version)
         return (
             views.notice(
                 f"Rolled back: version {info.version} is the {CHAMPION} again.",
@@ -189,3 +195,24 @@ def register_rollback(app: Dash, state: DashboardState) -> None:
             ),
             (changes or 0) + 1,
         )
+
+
+def record_decision(
+    state: DashboardState, action: str, from_version: str | None, to_version: str
+) -> None:
+    """Record a promotion or rollback made on the dashboard; the move itself stands even
+    when the database cannot take the record (that is logged)."""
+    if from_version == to_version:
+        return
+    try:
+        records.add_decision(
+            state.engine,
+            model_name=state.settings.model_name,
+            action=action,
+            decided_by="dashboard",
+            from_version=from_version,
+            to_version=to_version,
+            reason="by hand (dashboard)",
+        )
+    except SQLAlchemyError as exc:
+        log.warning("the %s to version %s was not recorded: %s", action, to_version, exc)

@@ -13,6 +13,7 @@ from modelyard.dashboard import ids
 from modelyard.dashboard.health import ServiceStatus
 from modelyard.dashboard.models_view import ModelsView
 from modelyard.dashboard.queries import ComparisonNow, Counts
+from modelyard.loop.records import Decision, Trigger
 
 Tone = Literal["info", "ok", "warn", "error"]
 
@@ -305,3 +306,60 @@ def models_summary(view: ModelsView) -> html.Div:
         chain = " → ".join(f"v{v}" for v in [*view.history, view.champion or "?"])
         parts += [html.Span(" · champion history ", className="muted"), html.Span(chain)]
     return html.Div(parts, className="models-summary")
+
+
+_STATUS_TONE = {"succeeded": "ok", "running": "info", "failed": "error", "skipped": "muted"}
+
+
+def triggers_table(triggers: Sequence[Trigger]) -> html.Table | html.Div:
+    """Recent retraining triggers, newest first: what asked, why, and what became of it."""
+    if not triggers:
+        return notice(
+            "No retraining yet: `modelyard retrain`, the button below, an alert "
+            "(POST /admin/alerts) or the schedule starts one."
+        )
+    head = html.Tr(
+        [html.Th(t) for t in ("#", "Asked", "By", "Why", "Outcome", "Challenger", "Detail")]
+    )
+    body = [
+        html.Tr(
+            [
+                html.Td(str(t.id)),
+                html.Td(format_time(t.requested_at)),
+                html.Td(t.source),
+                html.Td(t.reason, className="wrap"),
+                html.Td(
+                    html.Span(t.status, className=f"status-{_STATUS_TONE.get(t.status, 'info')}")
+                ),
+                html.Td(f"v{t.version}" if t.version else "—"),
+                html.Td(t.detail or "—", className="wrap muted"),
+            ],
+            id=f"trigger-row-{t.id}",
+        )
+        for t in triggers
+    ]
+    return html.Table(
+        [html.Thead(head), html.Tbody(body)], id=ids.LOOP_TRIGGERS + "-table", className="table"
+    )
+
+
+def decisions_table(decisions: Sequence[Decision]) -> html.Table | html.Div:
+    """Recent moves of the champion alias, newest first, with who decided and why."""
+    if not decisions:
+        return notice("No promotion or rollback recorded yet.")
+    head = html.Tr([html.Th(t) for t in ("When", "Action", "By", "Champion", "Why")])
+    body = [
+        html.Tr(
+            [
+                html.Td(format_time(d.decided_at)),
+                html.Td(d.action),
+                html.Td(d.decided_by),
+                html.Td(f"v{d.from_version or '?'} → v{d.to_version}"),
+                html.Td(d.reason, className="wrap"),
+            ]
+        )
+        for d in decisions
+    ]
+    return html.Table(
+        [html.Thead(head), html.Tbody(body)], id=ids.LOOP_DECISIONS + "-table", className="table"
+    )

@@ -18,6 +18,9 @@ in :mod:`modelyard.db.migrations`, never by ``create_all`` in a service):
     window against the training profile, one row per measurement.
 ``worker_heartbeats``
     One row per running worker process, refreshed after every batch.
+``retrain_triggers`` / ``promotion_decisions``
+    The closed loop's record: every retraining asked for (by hand, on the schedule or by an
+    alert) with its outcome, and every promotion or rollback with who decided it and why.
 
 Every timestamp is a timezone-aware UTC ``datetime`` (naive UTC on disk in SQLite).
 """
@@ -230,3 +233,39 @@ class WorkerHeartbeat(Base):
     rows_per_second: Mapped[float] = mapped_column(Float, default=0.0)  # recent rate
     queue_lag_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     stopped_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class RetrainTrigger(Base):
+    """One retraining asked for, and what became of it."""
+
+    __tablename__ = "retrain_triggers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20))  # manual | schedule | alert
+    reason: Mapped[str] = mapped_column(Text)
+    # the id of the request the API or the dashboard left in the registry (None: by hand)
+    request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed | skipped
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(50))  # the challenger it registered
+    detail: Mapped[str | None] = mapped_column(Text)  # why it failed or was skipped
+
+
+class PromotionDecision(Base):
+    """One move of the champion alias: a promotion or a rollback, with its evidence."""
+
+    __tablename__ = "promotion_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))  # promote | rollback
+    decided_by: Mapped[str] = mapped_column(String(50))  # evidence | dashboard | cli
+    from_version: Mapped[str | None] = mapped_column(String(50))
+    to_version: Mapped[str] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)

@@ -127,6 +127,8 @@ def alertmanager_config(
     for receiver in config.get("receivers", []):
         for webhook in receiver.get("webhook_configs", []):
             webhook["url"] = webhook_url
+            # the template's key file is the compose image's; locally the key is inline
+            webhook.pop("http_config", None)
             if bearer_token is not None:
                 webhook["http_config"] = {
                     "authorization": {"type": "Bearer", "credentials": bearer_token}

@@ -35,6 +35,7 @@ from modelyard.serving.routes import (
     bench,
     kserve_v1,
     mlflow_scoring,
+    retraining,
     service,
 )
 from modelyard.serving.routes import (
@@ -114,6 +115,7 @@ def create_app(
     kserve_v1.register(app)
     open_inference_routes.register(app)
     service.register(app)
+    retraining.register(app)
     if settings.bench_endpoints:
         bench.register(app)
     docs.add_exception_handler(HTTPException, _http_error)

@@ -77,6 +77,12 @@ class Catalog:
             self._models[binding.name] = models
         return models.slot(binding.ref)
 
+    def registry(self, name: str) -> Registry:
+        """The registry of served model ``name``."""
+        self.check_name(name)
+        models = self._models.get(name)
+        return models.registry if models is not None else self._registries(name)
+
     def __iter__(self) -> Iterator[tuple[str, ModelSlot]]:
         """Every slot, configured or not, with its model name."""
         for name, models in list(self._models.items()):

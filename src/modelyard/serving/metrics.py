@@ -119,6 +119,19 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.alerts_received = Counter(
+            "modelyard_api_alerts_received",
+            "Alerts Alertmanager sent to POST /admin/alerts, by name and status.",
+            ["alertname", "status"],
+            registry=r,
+        )
+        self.retrain_requests = Counter(
+            "modelyard_api_retrain_requests",
+            "Retrainings asked for through the API, by source and outcome (requested, or "
+            "cooling_down for an alert within the cool-down).",
+            ["model", "source", "outcome"],
+            registry=r,
+        )
         self.mirror_failures = Counter(
             "modelyard_api_mirror_failures",
             "Mirrored requests the challenger failed to score.",

@@ -18,9 +18,12 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
+from modelyard.loop import records
 from modelyard.streaming.comparison import Comparison
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from modelyard.config import Settings
     from modelyard.inference.model import LoadedModel
     from modelyard.registry import Registry
@@ -89,10 +92,13 @@ def judge(policy: Policy, c: Comparison, *, watching: bool) -> Decision:
 class Promoter:
     """Acts on :func:`judge`'s decisions in the registry, recording their evidence."""
 
-    def __init__(self, registry: Registry, policy: Policy, shadow_ref: str) -> None:
+    def __init__(
+        self, registry: Registry, policy: Policy, shadow_ref: str, engine: Engine | None = None
+    ) -> None:
         self.registry = registry
         self.policy = policy
         self.shadow_ref = shadow_ref
+        self.engine = engine  # where decisions are recorded (promotion_decisions)
 
     def consider(self, served: LoadedModel, challenger: LoadedModel, c: Comparison) -> Decision:
         watching = (
@@ -103,15 +109,14 @@ class Promoter:
         decision = judge(self.policy, c, watching=watching)
         if decision.action is None:
             return decision
-        evidence = json.dumps(
-            {
-                "decision": decision.action,
-                "reason": decision.reason,
-                "served": served.version,
-                "challenger": challenger.version,
-                **asdict(c),
-            }
-        )
+        record = {
+            "decision": decision.action,
+            "reason": decision.reason,
+            "served": served.version,
+            "challenger": challenger.version,
+            **asdict(c),
+        }
+        evidence = json.dumps(record)
         tag = self.registry.set_version_tag
         if decision.action == "promote":
             tag(challenger.version, PROMOTED_BY_TAG, EVIDENCE)
@@ -126,14 +131,27 @@ class Promoter:
                 served.version,
                 decision.reason,
             )
+            to_version = challenger.version
         else:
             tag(served.version, ROLLED_BACK_TAG, evidence)
             back = self.registry.rollback()
+            to_version = back.version
             log.warning(
                 "rolled %s back from version %s to version %s on evidence: %s",
                 served.name,
                 served.version,
                 back.version,
                 decision.reason,
+            )
+        if self.engine is not None:
+            records.add_decision(
+                self.engine,
+                model_name=served.name,
+                action=decision.action,
+                decided_by=EVIDENCE,
+                from_version=served.version,
+                to_version=to_version,
+                reason=decision.reason,
+                evidence=record,
             )
         return decision

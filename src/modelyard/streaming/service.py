@@ -94,6 +94,7 @@ def open_database(settings: Settings, stop: threading.Event) -> Engine | None:
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     """The ``modelyard worker`` service; returns the number of rows it scored."""
     from modelyard.inference.watcher import ModelSlots
+    from modelyard.loop.retrainer import Retrainer, RetrainOptions
     from modelyard.registry import Registry
     from modelyard.streaming.evidence import Policy, Promoter
     from modelyard.streaming.failures import FailureWindow
@@ -142,7 +143,19 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
             shadow = Shadow(slots, settings.shadow_ref.strip(), settings.registry_poll_seconds)
             policy = Policy.from_settings(settings)
             if policy.mode == "evidence":
-                promoter = Promoter(registry, policy, settings.shadow_ref.strip())
+                promoter = Promoter(registry, policy, settings.shadow_ref.strip(), engine)
+        retrainer = None
+        if settings.worker_retrains and binding.source is None:
+            retrainer = Retrainer(
+                engine,
+                registry,
+                binding.name,
+                RetrainOptions(
+                    cooldown_seconds=settings.retrain_cooldown_seconds,
+                    interval_seconds=settings.retrain_interval_seconds,
+                    check_seconds=max(settings.registry_poll_seconds, 1.0),
+                ),
+            )
         worker = Worker(
             engine,
             slot,
@@ -152,6 +165,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
             profiles=profiles,
             shadow=shadow.model_for if shadow is not None else None,
             promoter=promoter,
+            retrainer=retrainer,
         )
         worker.run()
         return worker.heartbeat.rows_scored

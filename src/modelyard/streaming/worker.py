@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from modelyard.config import Settings
 from modelyard.inference.model import LoadedModel
 from modelyard.inference.watcher import ModelSlot
+from modelyard.loop.retrainer import Retrainer
 from modelyard.streaming import store
 from modelyard.streaming.comparison import compare
 from modelyard.streaming.evidence import Promoter
@@ -107,11 +108,13 @@ class Worker:
         waiter: Waiter | None = None,
         shadow: ShadowSource | None = None,
         promoter: Promoter | None = None,
+        retrainer: Retrainer | None = None,
     ) -> None:
         self.engine = engine
         self.slot = slot
         self.shadow = shadow
         self.promoter = promoter
+        self.retrainer = retrainer
         self.options = options
         self.stop = stop or threading.Event()
         self.metrics = metrics or WorkerMetrics()
@@ -157,6 +160,8 @@ class Worker:
                     continue  # there was work: look for more before waiting
                 self.waiter.wait(self.stop)
         finally:
+            if self.retrainer is not None:
+                self.retrainer.stop()
             self.waiter.close()
             self._log_summary(time.monotonic())
             self._final_beat()
@@ -277,6 +282,8 @@ class Worker:
             self.monitor()
         if now >= self._next_summary:
             self._log_summary(now)
+        if self.retrainer is not None:
+            self.retrainer.check_if_due()
 
     def _log_summary(self, now: float) -> None:
         """One line about the work since the last one (nothing when there was none)."""

@@ -125,12 +125,19 @@ def retrain(
         str | None,
         typer.Option(help="Registered model to add the version to (MODELYARD_MODEL_NAME)."),
     ] = None,
+    trigger: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Record the outcome on this retraining trigger (the worker passes it)."
+        ),
+    ] = None,
 ) -> None:
     """Train on the original data plus the labelled observations; register a challenger.
 
     The champion is never moved by a retraining: the new version is the challenger, which
     the worker then scores in the shadow and compares on live labels.
     """
+    from modelyard.loop.outcome import recorded_retraining
     from modelyard.training import train as run_training
     from modelyard.training.overrides import merge, parse_params
     from modelyard.training.run import RETRAINING_PIPELINE
@@ -149,7 +156,10 @@ def retrain(
             overrides = merge(overrides, {"retrain": taken})
         if model_name is not None:
             overrides = merge(overrides, {"tracking": {"model_name": model_name}})
-        result = run_training(settings, overrides, RETRAINING_PIPELINE)
+        name = model_name or settings.model_name
+        with recorded_retraining(settings, name, trigger) as record:
+            result = run_training(settings, overrides, RETRAINING_PIPELINE)
+            record(result)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     typer.echo(f"model:      {result.model_name}")
     typer.echo(f"run:        {result.run_url}")
@@ -168,6 +178,7 @@ def promote(
     model_name: ModelNameOption = None,
 ) -> None:
     """Move the champion alias to VERSION by hand (recorded, so rollback can undo it)."""
+    from modelyard.loop.outcome import record_person_decision
     from modelyard.registry import Registry
     from modelyard.training.tracking import check_reachable
 
@@ -178,11 +189,20 @@ def promote(
         registry = Registry.from_settings(settings)
         before = registry.champion()
         after = registry.promote(version)
+        if before is None or before.version != after.version:
+            record_person_decision(
+                settings,
+                action="promote",
+                decided_by="cli",
+                from_version=before.version if before else None,
+                to_version=after.version,
+            )
     _moved(registry.name, before.version if before else None, after.version)
 
 
 def rollback(model_name: ModelNameOption = None) -> None:
     """Give the champion alias back to the version that held it before."""
+    from modelyard.loop.outcome import record_person_decision
     from modelyard.registry import Registry
     from modelyard.training.tracking import check_reachable
 
@@ -193,6 +213,14 @@ def rollback(model_name: ModelNameOption = None) -> None:
         registry = Registry.from_settings(settings)
         before = registry.champion()
         after = registry.rollback()
+        if before is None or before.version != after.version:
+            record_person_decision(
+                settings,
+                action="rollback",
+                decided_by="cli",
+                from_version=before.version if before else None,
+                to_version=after.version,
+            )
     _moved(registry.name, before.version if before else None, after.version)
 
 
