@@ -249,6 +249,14 @@ class Settings(BaseSettings):
         description="Share of the API's answered requests scored again by the "
         "MODELYARD_SHADOW_REF version, off the response path (counted in /metrics); 0: none.",
     )
+    canary_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the callers whose default-version requests the "
+        "MODELYARD_SHADOW_REF version answers, each caller always alike (X-Caller-Id, else "
+        "its API key, else its address); 0: none.",
+    )
     shadow_ref: str = Field(
         default="challenger",
         description="Alias or version the worker also scores every observation with (in the "

@@ -6,6 +6,7 @@ Every value the page shows is compared with what the database and the registry h
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from dashboard_support import assert_no_traceback, eventually, plot_data, service_level
 from sqlalchemy import create_engine, text
 
+from modelyard.loop.requests import REQUEST_TAG
 from modelyard.registry import Registry
 from support import REPO_ROOT, free_port, modelyard_argv, running, service_env
 
@@ -241,12 +243,9 @@ def test_promote_and_roll_back_from_the_page(
     registry = Registry(isolated_registry.tracking_uri, isolated_registry.model_name)
     baseline, champion = isolated_registry.baseline_version, isolated_registry.champion_version
     assert registry.aliases()["champion"] == champion
-    env = _base_env(
-        isolated_registry,
-        tmp_path / "home",
-        f"sqlite:///{tmp_path / 'empty.db'}",
-        MODELYARD_ADMIN_KEY="open-sesame",
-    )
+    db_url = f"sqlite:///{tmp_path / 'loop.db'}"
+    env = _base_env(isolated_registry, tmp_path / "home", db_url, MODELYARD_ADMIN_KEY="open-sesame")
+    _run(modelyard_argv("db", "upgrade"), env)  # where the decisions are recorded
     # a slower refresh leaves the browser's connections free for the actions
     dashboard = start_dashboard(env, "promote", refresh_seconds=3.0)
     dialogs = _accept_dialogs(page)
@@ -286,6 +285,28 @@ def test_promote_and_roll_back_from_the_page(
     assert registry.aliases()["champion"] == champion
     assert len(dialogs) == 3 and f"back to version {champion}" in dialogs[2]
     eventually(lambda: page.inner_text("#champion-version") == f"v{champion}")
+
+    # both moves are recorded and shown in the Closed loop panel, newest first
+    decided = _rows(
+        db_url,
+        "SELECT action, decided_by, from_version, to_version FROM promotion_decisions ORDER BY id",
+    )
+    assert decided == [
+        ("promote", "dashboard", champion, baseline),
+        ("rollback", "dashboard", baseline, champion),
+    ]
+    eventually(lambda: page.locator("#loop-decisions-table tbody tr").count() == 2, timeout=60)
+    assert page.inner_text("#loop-decisions-table tbody tr").startswith(
+        tuple(f"20{n}" for n in range(10))
+    )
+    assert "rollback" in page.inner_text("#loop-decisions-table tbody tr:first-child")
+
+    # Retrain now leaves a request in the registry for the worker
+    page.click("#retrain-button")
+    page.wait_for_selector("#retrain-ok", timeout=120_000)
+    page.locator("#loop-panel").screenshot(path=str(shot.with_name("closed-loop.png")))
+    request = json.loads(registry.model_tag(REQUEST_TAG) or "{}")
+    assert (request["source"], request["reason"]) == ("manual", "asked for on the dashboard")
     assert_no_traceback(page)
 
 

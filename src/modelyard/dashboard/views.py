@@ -315,8 +315,8 @@ def triggers_table(triggers: Sequence[Trigger]) -> html.Table | html.Div:
     """Recent retraining triggers, newest first: what asked, why, and what became of it."""
     if not triggers:
         return notice(
-            "No retraining yet: `modelyard retrain`, the button below, an alert "
-            "(POST /admin/alerts) or the schedule starts one."
+            "No retraining yet. One starts with modelyard retrain, Retrain now, a firing "
+            "drift or accuracy alert (POST /admin/alerts), or the schedule."
         )
     head = html.Tr(
         [html.Th(t) for t in ("#", "Asked", "By", "Why", "Outcome", "Challenger", "Detail")]

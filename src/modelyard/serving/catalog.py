@@ -113,6 +113,12 @@ class Catalog:
             raise not_ready(slot)
         return model
 
+    def loaded(self, binding: Binding) -> LoadedModel | None:
+        """The model of a reference of a served name if it is loaded now; None otherwise."""
+        models = self._models.get(binding.name)
+        slot = models.get(binding.ref) if models is not None else None
+        return slot.current if slot is not None else None
+
     async def model_for(self, binding: Binding) -> LoadedModel:
         """The model of any reference of a served name, loading it on first use."""
         self.check_name(binding.name)

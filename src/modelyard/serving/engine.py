@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import itertools
@@ -20,7 +21,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,10 +34,14 @@ from modelyard.inputs.image import Images, limit_pixels
 from modelyard.inputs.tabular import TabularInput
 from modelyard.registry import Registry
 from modelyard.serving.batching import Arrival, MicroBatcher
+from modelyard.serving.canary import Canary
 from modelyard.serving.catalog import Catalog, RegistryFactory
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.mirror import Mirror
 from modelyard.serving.scoring import Scorer
+
+if TYPE_CHECKING:
+    from modelyard.serving.http import Call
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class Prediction:
     model: LoadedModel
     labels: list[Any]
     probabilities: np.ndarray | None
+    ref: str | None = None  # the reference that answered, when not the requested one (canary)
 
     def probability_maps(self) -> list[dict[str, float]] | list[None]:
         """Per row ``{class: probability}`` (None per row when the model gives none)."""
@@ -60,6 +66,7 @@ class Prediction:
 
     def model_json(self, ref: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.model.name, "version": self.model.version}
+        ref = self.ref or ref
         if ref is not None:
             out["ref"] = ref
         return out
@@ -91,6 +98,7 @@ class Predictor:
         self.decoders: ThreadPoolExecutor | None = None
         self.batcher: MicroBatcher | None = None
         self.mirror: Mirror | None = None
+        self.canary: Canary | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -117,6 +125,13 @@ class Predictor:
                 self.settings.mirror_share,
                 self.settings.shadow_ref.strip(),
             )
+        if self.settings.canary_share > 0 and self.settings.shadow_ref.strip():
+            self.canary = Canary(
+                self.catalog,
+                self.metrics,
+                self.settings.canary_share,
+                self.settings.shadow_ref.strip(),
+            )
         self._tasks.append(asyncio.create_task(self._load_until_ready(), name="model-loader"))
         if self.settings.registry_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self._poll(), name="registry-poll"))
@@ -130,6 +145,8 @@ class Predictor:
         self._tasks.clear()
         if self.mirror is not None:
             await self.mirror.stop()
+        if self.canary is not None:
+            await self.canary.stop()
         if self.batcher is not None:
             await self.batcher.stop()
         if self.scorer is not None:
@@ -152,12 +169,20 @@ class Predictor:
         inputs: TabularInput | Images,
         token: Arrival | None = None,
         limit: int | None = None,
+        call: Call | None = None,
     ) -> Prediction:
-        """Validate ``inputs`` (at most ``limit`` rows) and score them with the bound model."""
+        """Validate ``inputs`` (at most ``limit`` rows) and score them with the bound model
+        (or, for a caller of ``call`` in the canary's share, with the challenger)."""
         if binding in self.catalog.configured:
             model = self.catalog.current(binding)
         else:
             model = await self.catalog.model_for(binding)
+        canary = self.canary
+        if canary is not None and call is not None:
+            picked = canary.pick(binding, model, call)
+            if picked is not model:
+                prediction = await self.run(picked, inputs, token, limit)
+                return dataclasses.replace(prediction, ref=canary.ref)
         return await self.run(model, inputs, token, limit)
 
     async def run(

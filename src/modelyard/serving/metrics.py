@@ -119,6 +119,12 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.canary_requests = Counter(
+            "modelyard_api_canary_requests",
+            "Requests the challenger answered for a caller in the canary's share.",
+            ["model", "version"],
+            registry=r,
+        )
         self.alerts_received = Counter(
             "modelyard_api_alerts_received",
             "Alerts Alertmanager sent to POST /admin/alerts, by name and status.",

@@ -29,7 +29,7 @@ async def predict_v1(call: Call) -> Reply:
         binding = engine.named(call.params["name"])
         inputs = codec.decode(payload)
         k = codec.top_k(payload, engine.settings.max_top_k) if isinstance(inputs, Images) else None
-        prediction = await engine.predict(binding, inputs, token)
+        prediction = await engine.predict(binding, inputs, token, call=call)
     return json_reply(codec.encode(prediction, k), version=prediction.model.version)
 
 

@@ -32,7 +32,7 @@ async def invocations(call: Call) -> Reply:
         mime = media_type(call.header(b"content-type"), codec.MEDIA_TYPES)
         body = await call.body(engine.settings.max_body_bytes)
         inputs, k = codec.decode(mime, body, engine.settings.max_top_k)
-        prediction = await engine.predict(engine.primary, inputs, token)
+        prediction = await engine.predict(engine.primary, inputs, token, call=call)
     return json_reply(codec.encode(prediction, inputs, k), version=prediction.model.version)
 
 

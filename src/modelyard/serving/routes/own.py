@@ -58,7 +58,7 @@ async def predict(call: Call, binding: Binding) -> Reply:
         mime, params = own.media(call.header(b"content-type"))
         body = await call.body(settings.max_body_bytes)
         request = own.decode_body(mime, params, body, call.query("top_k"), settings.max_top_k)
-        prediction = await engine.predict(binding, request.inputs, token, request.limit)
+        prediction = await engine.predict(binding, request.inputs, token, request.limit, call)
     return json_reply(
         own.encode(prediction, binding.ref, request), version=prediction.model.version
     )
