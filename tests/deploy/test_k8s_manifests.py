@@ -320,7 +320,7 @@ def test_commands_and_settings_are_modelyards(objects: list[Object]) -> None:
     jobs = {label(o): next(containers(o)).get("args") for o in workloads(objects)}
     assert jobs["Job/train"] == ["train", "--if-no-champion"]
     assert jobs["Job/migrate"] == ["db", "upgrade"]
-    assert jobs["CronJob/retrain"] == ["retrain"]
+    assert jobs["CronJob/retrain"] == ["retrain", "--scheduled"]
     assert jobs["CronJob/score"] == ["score", "--input", "database"]
 
 

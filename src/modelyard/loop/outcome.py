@@ -47,9 +47,10 @@ def _database(settings: Settings, required: bool) -> Engine | None:
 
 @contextlib.contextmanager
 def recorded_retraining(
-    settings: Settings, model_name: str, trigger_id: int | None
+    settings: Settings, model_name: str, trigger_id: int | None, *, scheduled: bool = False
 ) -> Iterator[Callable[[TrainResult], None]]:
-    """Around one retraining: yields the function to hand its result to."""
+    """Around one retraining: yields the function to hand its result to. Without a
+    ``trigger_id`` it records one of its own: by hand, or ``scheduled`` (a CronJob's)."""
     engine = _database(settings, required=trigger_id is not None)
     trigger: records.Trigger | None = None
     if engine is not None:
@@ -62,8 +63,8 @@ def recorded_retraining(
             made = records.add_trigger(
                 engine,
                 model_name=model_name,
-                source="manual",
-                reason="modelyard retrain",
+                source="schedule" if scheduled else "manual",
+                reason="modelyard retrain --scheduled" if scheduled else "modelyard retrain",
                 status=records.RUNNING,
             )
             trigger = records.get_trigger(engine, made) if made is not None else None

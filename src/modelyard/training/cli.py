@@ -131,6 +131,12 @@ def retrain(
             min=1, help="Record the outcome on this retraining trigger (the worker passes it)."
         ),
     ] = None,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled", help="Record it as a scheduled retraining (a CronJob's), not by hand."
+        ),
+    ] = False,
 ) -> None:
     """Train on the original data plus the labelled observations; register a challenger.
 
@@ -157,7 +163,7 @@ def retrain(
         if model_name is not None:
             overrides = merge(overrides, {"tracking": {"model_name": model_name}})
         name = model_name or settings.model_name
-        with recorded_retraining(settings, name, trigger) as record:
+        with recorded_retraining(settings, name, trigger, scheduled=scheduled) as record:
             result = run_training(settings, overrides, RETRAINING_PIPELINE)
             record(result)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
