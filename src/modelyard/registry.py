@@ -448,7 +448,7 @@ class Registry:
             )
         try:
             rm = self._call("get model", self.client.get_registered_model, self.name)
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):
