@@ -8,11 +8,19 @@ so that no module reads the environment itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelyard.bindings import Binding, parse_binding, parse_bindings
@@ -20,6 +28,28 @@ from modelyard.errors import SettingsError
 from modelyard.security.keys import KeyRing, is_loopback, parse_hashes
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+MLFLOW_MIN_PASSWORD = 12  # MLflow's basic-auth app refuses a shorter password
+
+
+@dataclass(frozen=True)
+class MlflowCredentials:
+    """The login every MLflow client sends (HTTP basic auth); the password stays masked in
+    a repr, a log line or a traceback."""
+
+    username: str
+    password: SecretStr
+
+    @property
+    def basic(self) -> tuple[str, str]:
+        """``(user, password)``, as httpx takes a basic-auth login."""
+        return self.username, self.password.get_secret_value()
+
+    def env(self) -> dict[str, str]:
+        """MLflow's own variables for the login: its client reads them from the environment."""
+        return {
+            "MLFLOW_TRACKING_USERNAME": self.username,
+            "MLFLOW_TRACKING_PASSWORD": self.password.get_secret_value(),
+        }
 
 
 class Settings(BaseSettings):
@@ -81,6 +111,27 @@ class Settings(BaseSettings):
         default=None, description="MLflow UI URL for links shown to people (default: tracking URI)."
     )
     mlflow_workers: int = Field(default=1, ge=1, description="`modelyard mlflow` server processes.")
+    mlflow_tracking_username: str | None = Field(
+        default=None,
+        validation_alias="MLFLOW_TRACKING_USERNAME",
+        description="User every MLflow client logs in as (HTTP basic auth); the admin "
+        "`modelyard mlflow` creates with MODELYARD_MLFLOW_AUTH.",
+    )
+    mlflow_tracking_password: SecretStr | None = Field(
+        default=None,
+        validation_alias="MLFLOW_TRACKING_PASSWORD",
+        description="Password of MLFLOW_TRACKING_USERNAME.",
+    )
+    mlflow_auth: bool = Field(
+        default=False,
+        description="`modelyard mlflow` runs MLflow's basic-auth app: every request but "
+        "/health needs a login (MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD).",
+    )
+    mlflow_auth_database_uri: str | None = Field(
+        default=None,
+        description="Users and permissions of MLflow's basic-auth app (default: SQLite in "
+        "MODELYARD_HOME).",
+    )
     mlflow_http_retries: int = Field(default=2, ge=0, description="Client retries per request.")
     mlflow_http_timeout: int = Field(default=30, ge=1, description="Client request timeout (s).")
 
@@ -321,6 +372,38 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
 
+    @field_validator("mlflow_tracking_username", "mlflow_tracking_password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `.env.example` style: `MLFLOW_TRACKING_PASSWORD=` left blank means not set
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _mlflow_login(self) -> Settings:
+        user, password = self.mlflow_tracking_username, self.mlflow_tracking_password
+        if (user is None) != (password is None):
+            given, missing = (
+                ("USERNAME", "PASSWORD") if password is None else ("PASSWORD", "USERNAME")
+            )
+            raise ValueError(
+                f"MLFLOW_TRACKING_{given} is set but MLFLOW_TRACKING_{missing} is not: "
+                "MLflow's login needs both"
+            )
+        if user is not None and any(c in user for c in ":\r\n"):
+            raise ValueError("MLFLOW_TRACKING_USERNAME: no colon or line break in a user name")
+        if self.mlflow_auth:
+            if user is None or password is None:
+                raise ValueError(
+                    "MODELYARD_MLFLOW_AUTH is on: set MLFLOW_TRACKING_USERNAME and "
+                    "MLFLOW_TRACKING_PASSWORD (the login of MLflow's admin)"
+                )
+            if len(password.get_secret_value()) < MLFLOW_MIN_PASSWORD:
+                raise ValueError(
+                    f"MLFLOW_TRACKING_PASSWORD: MLflow's admin password needs at least "
+                    f"{MLFLOW_MIN_PASSWORD} characters"
+                )
+        return self
+
     @field_validator("api_key_hashes", "admin_key_hashes")
     @classmethod
     def _hashes(cls, value: str) -> str:
@@ -402,6 +485,19 @@ class Settings(BaseSettings):
         return self.mlflow_artifacts_destination or str((self.home / "mlartifacts").resolve())
 
     @cached_property
+    def mlflow_credentials(self) -> MlflowCredentials | None:
+        """The login MLflow clients send, when MLFLOW_TRACKING_USERNAME and _PASSWORD are set."""
+        if self.mlflow_tracking_username is None or self.mlflow_tracking_password is None:
+            return None
+        return MlflowCredentials(self.mlflow_tracking_username, self.mlflow_tracking_password)
+
+    @cached_property
+    def mlflow_auth_db_uri(self) -> str:
+        return (
+            self.mlflow_auth_database_uri or f"sqlite:///{(self.home / 'mlflow-auth.db').resolve()}"
+        )
+
+    @cached_property
     def mlflow_ui_url(self) -> str:
         return (self.mlflow_public_url or self.tracking_uri).rstrip("/")
 
@@ -473,7 +569,12 @@ def describe_invalid(exc: ValidationError) -> str:
     prefix = Settings.model_config.get("env_prefix", "")
     lines = []
     for error in exc.errors(include_url=False):
-        key = str(error["loc"][0]) if error["loc"] else ""
+        if not error["loc"]:
+            # a rule across settings: its message names them; the input (every value read,
+            # secrets too) stays out
+            lines.append(str((error.get("ctx") or {}).get("error", error["msg"])))
+            continue
+        key = str(error["loc"][0])
         # a field read under its own name; an alias (MLFLOW_TRACKING_URI) is the variable itself
         variable = f"{prefix}{key}".upper() if key in Settings.model_fields else key.upper()
         reason = error["msg"][:1].lower() + error["msg"][1:]

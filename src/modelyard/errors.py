@@ -33,6 +33,13 @@ class RegistryUnavailableError(RegistryError):
     """The MLflow tracking server cannot be reached."""
 
 
+class RegistryAuthError(RegistryError):
+    """The MLflow tracking server refused the login (401) or the user's permission (403).
+
+    Unlike an outage, waiting does not mend it: the message names the settings to fix.
+    """
+
+
 class ModelNotFoundError(RegistryError):
     """No registered model, version or alias matches the reference."""
 

@@ -29,11 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelyard.config import masked_url
 from modelyard.errors import ModelyardError, RegistryError, RegistryUnavailableError
 from modelyard.inputs.tabular import category_codes
+from modelyard.registry import access_refused, refused_status
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from modelyard.config import MlflowCredentials
 
 PROFILE_ARTIFACT = "profile/training_profile.json"
 QUANTILES = {
@@ -108,15 +112,18 @@ def profile_json(profile: dict[str, Any]) -> str:
     return json.dumps(profile, indent=2, sort_keys=False)
 
 
-def load_profile(tracking_uri: str, run_id: str) -> dict[str, Any]:
+def load_profile(
+    tracking_uri: str, run_id: str, credentials: MlflowCredentials | None = None
+) -> dict[str, Any]:
     """Download the training profile of ``run_id`` from the MLflow server over HTTP.
 
     From the server's artifact proxy with a plain HTTP client when the run's artifacts are
-    there (no MLflow import in the worker or the dashboard), else with MLflow's client.
+    there (no MLflow import in the worker or the dashboard), else with MLflow's client
+    (which logs in with the same credentials, from the process environment).
     """
-    text = _read_proxied(tracking_uri, run_id)
+    text = _read_proxied(tracking_uri, run_id, credentials)
     if text is None:
-        text = _read_with_mlflow(tracking_uri, run_id)
+        text = _read_with_mlflow(tracking_uri, run_id, credentials)
     try:
         profile = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -126,7 +133,9 @@ def load_profile(tracking_uri: str, run_id: str) -> dict[str, Any]:
     return profile
 
 
-def _read_proxied(tracking_uri: str, run_id: str) -> str | None:
+def _read_proxied(
+    tracking_uri: str, run_id: str, credentials: MlflowCredentials | None
+) -> str | None:
     """The profile's text from the artifact proxy; None when the run's artifacts are elsewhere."""
     import httpx
 
@@ -135,7 +144,7 @@ def _read_proxied(tracking_uri: str, run_id: str) -> str | None:
     if not tracking_uri.startswith(("http://", "https://")):
         return None
     try:
-        with ArtifactProxy(tracking_uri) as proxy:
+        with ArtifactProxy(tracking_uri, credentials=credentials) as proxy:
             path = proxy.run_path(run_id)
             if path is None:
                 return None
@@ -147,11 +156,11 @@ def _read_proxied(tracking_uri: str, run_id: str) -> str | None:
         ) from exc
     except httpx.HTTPError as exc:
         raise RegistryUnavailableError(
-            f"MLflow at {tracking_uri} is unreachable (training profile: {exc})"
+            f"MLflow at {masked_url(tracking_uri)} is unreachable (training profile: {exc})"
         ) from exc
 
 
-def _read_with_mlflow(tracking_uri: str, run_id: str) -> str:
+def _read_with_mlflow(tracking_uri: str, run_id: str, credentials: MlflowCredentials | None) -> str:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -160,10 +169,13 @@ def _read_with_mlflow(tracking_uri: str, run_id: str) -> str:
             path = client.download_artifacts(run_id, PROFILE_ARTIFACT, dst_path=tmp)
             return Path(path).read_text(encoding="utf-8")
         except Exception as exc:
+            status = refused_status(exc)
+            if status is not None:
+                raise access_refused(tracking_uri, status, "read artifacts", credentials) from exc
             message = f"{type(exc).__name__}: {exc}"
             if any(m in message for m in ("ConnectionError", "Max retries", "Connection refused")):
                 raise RegistryUnavailableError(
-                    f"MLflow at {tracking_uri} is unreachable (training profile)"
+                    f"MLflow at {masked_url(tracking_uri)} is unreachable (training profile)"
                 ) from exc
             raise RegistryError(
                 f"run {run_id} has no readable training profile {PROFILE_ARTIFACT}: {exc}"

@@ -13,16 +13,22 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from modelyard.config import masked_url
-from modelyard.errors import ModelNotFoundError, RegistryError, RegistryUnavailableError
+from modelyard.errors import (
+    ModelNotFoundError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 
 if TYPE_CHECKING:
     import httpx
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
-    from modelyard.config import Settings
+    from modelyard.config import MlflowCredentials, Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +104,13 @@ class VersionInfo:
         )
 
 
-def rest_client(base_url: str, timeout: float, retries: int = 0) -> httpx.Client:
-    """An HTTP client for MLflow's REST API at ``base_url``.
+def rest_client(
+    base_url: str,
+    timeout: float,
+    retries: int = 0,
+    credentials: MlflowCredentials | None = None,
+) -> httpx.Client:
+    """An HTTP client for MLflow's REST API at ``base_url``, logging in with ``credentials``.
 
     Certificates are loaded only for an ``https://`` server: loading the CA bundle takes
     ~0.1 s per client, which a short command (``modelyard score``) would pay for each of
@@ -109,7 +120,47 @@ def rest_client(base_url: str, timeout: float, retries: int = 0) -> httpx.Client
 
     tls = base_url.startswith("https://")
     transport = httpx.HTTPTransport(retries=retries, verify=tls)
-    return httpx.Client(base_url=base_url, timeout=timeout, transport=transport, verify=tls)
+    return httpx.Client(
+        base_url=base_url,
+        timeout=timeout,
+        transport=transport,
+        verify=tls,
+        auth=credentials.basic if credentials is not None else None,
+    )
+
+
+REFUSED = frozenset({401, 403})
+_REFUSED_CODES = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
+
+
+def refused_status(exc: BaseException) -> int | None:
+    """401 or 403 when ``exc`` is MLflow's client (or httpx) reporting a refused login."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status in REFUSED:
+        return int(status)
+    return _REFUSED_CODES.get(str(getattr(exc, "error_code", "")))
+
+
+def access_refused(
+    tracking_uri: str, status: int, what: str, credentials: MlflowCredentials | None
+) -> RegistryAuthError:
+    """The error for MLflow's 401 or 403: it names the settings to fix, never their values."""
+    where = f"MLflow at {masked_url(tracking_uri)}"
+    if status == 403:
+        return RegistryAuthError(
+            f"{where} denied the user MLFLOW_TRACKING_USERNAME names the permission to "
+            f"{what} (HTTP 403): an MLflow admin can grant it"
+        )
+    if credentials is None and urlsplit(tracking_uri).password is None:
+        return RegistryAuthError(
+            f"{where} needs a login ({what}: HTTP 401): set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD"
+        )
+    return RegistryAuthError(
+        f"{where} refused the login of MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+        f"({what}: HTTP 401)"
+    )
 
 
 def _is_unreachable(exc: Exception) -> bool:
@@ -139,9 +190,11 @@ class Registry:
         *,
         http_retries: int = 2,
         http_timeout: int = 30,
+        credentials: MlflowCredentials | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.name = name
+        self.credentials = credentials
         self._client = client
         self._http: httpx.Client | None = None
         self._http_retries = http_retries
@@ -151,6 +204,11 @@ class Registry:
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(http_retries)
         os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(http_timeout)
+        # and its login too (MLFLOW_TRACKING_USERNAME/_PASSWORD), which the settings may
+        # have read from .env: MLflow's client, and the processes that prepare a model
+        # with it, find them there
+        if credentials is not None:
+            os.environ.update(credentials.env())
 
     @classmethod
     def from_settings(cls, settings: Settings, name: str | None = None) -> Registry:
@@ -160,6 +218,7 @@ class Registry:
             name or settings.model_name,
             http_retries=settings.mlflow_http_retries,
             http_timeout=settings.mlflow_http_timeout,
+            credentials=settings.mlflow_credentials,
         )
 
     @property
@@ -177,6 +236,7 @@ class Registry:
                 self.tracking_uri.rstrip("/") + "/api/2.0/mlflow/",
                 float(self._http_timeout),
                 self._http_retries,
+                self.credentials,
             )
         return self._http
 
@@ -208,6 +268,8 @@ class Registry:
         if not isinstance(body, dict):
             body = {}
         code = str(body.get("error_code", ""))
+        if response.status_code in REFUSED:
+            raise access_refused(self.tracking_uri, response.status_code, what, self.credentials)
         if response.status_code == 404 or code in _NOT_FOUND_CODES:
             ref = params.get("alias") or params.get("version", "")
             raise ModelNotFoundError(self.name, ref, body.get("message"))
@@ -238,6 +300,9 @@ class Registry:
         except RegistryError:
             raise
         except Exception as exc:
+            status = refused_status(exc)
+            if status is not None:
+                raise access_refused(self.tracking_uri, status, what, self.credentials) from exc
             if _is_unreachable(exc):
                 raise RegistryUnavailableError(
                     f"MLflow at {masked_url(self.tracking_uri)} is unreachable ({what})"
@@ -268,7 +333,7 @@ class Registry:
                 mv = self._call("get version", self.client.get_model_version, self.name, ref)
             else:
                 mv = self._call("get alias", self.client.get_model_version_by_alias, self.name, ref)
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):
@@ -291,7 +356,7 @@ class Registry:
             found = self._call(
                 "search models", self.client.search_registered_models, max_results=1000
             )
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             raise RegistryError(f"listing registered models: {exc}") from exc
@@ -316,7 +381,7 @@ class Registry:
                 f"name = '{self.name}'",
                 max_results=1000,
             )
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):
@@ -343,7 +408,7 @@ class Registry:
         """Alias → version of the registered model (empty when it is not registered)."""
         try:
             rm = self._call("get model", self.client.get_registered_model, self.name)
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):
@@ -355,7 +420,7 @@ class Registry:
         """Versions that held ``champion`` before the current one, oldest first."""
         try:
             rm = self._call("get model", self.client.get_registered_model, self.name)
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):
@@ -383,7 +448,7 @@ class Registry:
             )
         try:
             rm = self._call("get model", self.client.get_registered_model, self.name)
-        except RegistryUnavailableError:
+        except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+import configparser
+import subprocess
 from pathlib import Path
 
 from modelyard.config import Settings
 from modelyard.deploy.mlflow_server import (
+    auth_config_path,
     metrics_dir,
     mlflow_server_argv,
     mlflow_server_env,
     prepare_local_stores,
     reset_metrics_dir,
+    write_auth_config,
 )
+from support import modelyard_argv, service_env
+
+PASSWORD = "admin-pass-%-1234"
 
 
 def test_argv_serves_artifacts_over_http(tmp_path: Path) -> None:
@@ -91,3 +98,85 @@ def test_the_server_exports_metrics_into_a_fresh_folder(tmp_path: Path) -> None:
     (folder / "counter_123.db").write_bytes(b"left by a previous server")
     reset_metrics_dir(settings)
     assert folder.is_dir() and not list(folder.iterdir())
+
+
+def _auth_settings(home: Path, **values: object) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        home=home,
+        mlflow_auth=True,
+        mlflow_tracking_username="ops",
+        mlflow_tracking_password=PASSWORD,
+        **values,
+    )
+
+
+def test_without_auth_the_server_runs_mlflows_plain_app(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, home=tmp_path)  # type: ignore[call-arg]
+    assert "--app-name" not in mlflow_server_argv(settings)
+    assert not [key for key in mlflow_server_env({}, settings) if key.startswith("MLFLOW_AUTH")]
+
+
+def test_with_auth_the_server_runs_the_basic_auth_app_with_its_login_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    settings = _auth_settings(tmp_path)
+    argv = mlflow_server_argv(settings)
+    assert argv[argv.index("--app-name") + 1] == "basic-auth"
+    assert "--expose-prometheus" in argv  # /metrics stays, behind the login
+    assert not [arg for arg in argv if PASSWORD in arg]
+    env = mlflow_server_env({"PATH": "/bin"}, settings)
+    assert env["MLFLOW_AUTH_CONFIG_PATH"] == str(tmp_path.resolve() / "mlflow-auth.ini")
+    assert (env["MLFLOW_AUTH_ADMIN_USERNAME"], env["MLFLOW_AUTH_ADMIN_PASSWORD"]) == (
+        "ops",
+        PASSWORD,
+    )
+    assert len(env["MLFLOW_FLASK_SERVER_SECRET_KEY"]) >= 32
+    # a key of the user's own (several servers behind one name) is kept
+    kept = mlflow_server_env({"MLFLOW_FLASK_SERVER_SECRET_KEY": "mine"}, settings)
+    assert kept["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "mine"
+
+
+def test_the_auth_config_is_the_owners_only_and_holds_no_password(tmp_path: Path) -> None:
+    settings = _auth_settings(tmp_path / "home")
+    path = write_auth_config(settings)
+    assert path == auth_config_path(settings) == (tmp_path / "home").resolve() / "mlflow-auth.ini"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert PASSWORD not in path.read_text()
+    parsed = configparser.ConfigParser()  # as MLflow reads it, with interpolation
+    parsed.read(path)
+    section = parsed["mlflow"]
+    assert section["default_permission"] == "READ"
+    assert section["admin_username"] == "ops"
+    assert section["database_uri"] == f"sqlite:///{(tmp_path / 'home').resolve()}/mlflow-auth.db"
+    # written again over a file another run left readable
+    path.chmod(0o644)
+    write_auth_config(settings)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_percent_sign_in_the_user_database_uri_survives_mlflows_reading(tmp_path: Path) -> None:
+    uri = "postgresql://mlflow:p%40ss@db:5432/mlflow_auth"
+    settings = _auth_settings(tmp_path, mlflow_auth_database_uri=uri)
+    parsed = configparser.ConfigParser()
+    parsed.read(write_auth_config(settings))
+    assert parsed["mlflow"]["database_uri"] == uri
+
+
+def test_mlflow_refuses_auth_without_a_login_in_one_line(tmp_path: Path) -> None:
+    env = service_env(MODELYARD_HOME=tmp_path / "home", MODELYARD_MLFLOW_AUTH="true")
+    done = subprocess.run(
+        modelyard_argv("mlflow"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: MODELYARD_MLFLOW_AUTH is on: set MLFLOW_TRACKING_USERNAME and "
+        "MLFLOW_TRACKING_PASSWORD (the login of MLflow's admin)\n"
+    )
+    assert not (tmp_path / "home").exists()

@@ -37,6 +37,24 @@ def _settings(tmp_path: Path, **values: object) -> Settings:
     return Settings(_env_file=None, home=tmp_path / "home", **{**ports, **values})  # type: ignore[call-arg]
 
 
+def test_mlflow_is_scraped_with_its_login_and_the_others_without(tmp_path: Path) -> None:
+    """MLflow's basic-auth app puts its /metrics behind the login (MODELYARD_MLFLOW_AUTH)."""
+    settings = _settings(
+        tmp_path, mlflow_tracking_username="ops", mlflow_tracking_password="mlflow-s3cret"
+    )
+    assert settings.mlflow_credentials is not None
+    prometheus, alertmanager = monitoring.urls(settings)
+    targets = monitoring.local_targets(
+        settings, mlflow=True, prometheus=prometheus, alertmanager=alertmanager
+    )
+    config = monitoring.prometheus_config(
+        targets, alertmanager, [], logins={"mlflow": settings.mlflow_credentials}
+    )
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["mlflow"]["basic_auth"] == {"username": "ops", "password": "mlflow-s3cret"}
+    assert [name for name, job in jobs.items() if "basic_auth" in job] == ["mlflow"]
+
+
 def _up_monitoring(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         modelyard_argv("up", "--monitoring"),
@@ -51,16 +69,28 @@ def _up_monitoring(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.integration
 def test_generated_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     binaries()
-    settings = _settings(tmp_path, admin_key="s3cret")
+    settings = _settings(
+        tmp_path,
+        admin_key="s3cret",
+        mlflow_tracking_username="ops",
+        mlflow_tracking_password="mlflow-s3cret",
+    )
     prometheus, alertmanager = monitoring.urls(settings)
     targets = monitoring.local_targets(
         settings, mlflow=True, prometheus=prometheus, alertmanager=alertmanager
     )
     assert targets["worker"] == f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+    assert settings.mlflow_credentials is not None
     prom = monitoring.write_yaml(
         tmp_path / "prometheus.yml",
-        monitoring.prometheus_config(targets, alertmanager, monitoring.rule_files(DEPLOY)),
+        monitoring.prometheus_config(
+            targets,
+            alertmanager,
+            monitoring.rule_files(DEPLOY),
+            logins={"mlflow": settings.mlflow_credentials},
+        ),
     )
+    assert prom.stat().st_mode & 0o077 == 0  # holds MLflow's login
     webhook = f"{settings.api_base_url}/admin/alerts"
     am_config = monitoring.alertmanager_config(
         monitoring.load_template(DEPLOY), webhook, bearer_token="s3cret"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.batch.summary import BatchSummary
 from modelyard.config import masked_url
-from modelyard.registry import rest_client
+from modelyard.registry import REFUSED, access_refused, rest_client
 from modelyard.training.tracking import TrackingTarget
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ KIND_TAG = "modelyard.kind"
 
 class _RefusedError(Exception):
     """MLflow answered a request with an error."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def experiment_for(summary: BatchSummary, experiment: str | None = None) -> str:
@@ -48,15 +52,23 @@ def record_batch_run(
     if not target.tracking_uri.startswith(("http://", "https://")):
         log.warning(
             "the batch run was not recorded: MLFLOW_TRACKING_URI is not an MLflow server (%s)",
-            target.tracking_uri,
+            masked_url(target.tracking_uri),
         )
         return None
     base = target.tracking_uri.rstrip("/") + "/api/2.0/mlflow/"
     try:
-        with rest_client(base, float(target.http_timeout), target.http_retries) as client:
+        with rest_client(
+            base, float(target.http_timeout), target.http_retries, target.credentials
+        ) as client:
             experiment_id = _experiment_id(client, name)
             run_id = _log_run(client, experiment_id, summary)
     except (httpx.HTTPError, _RefusedError) as exc:
+        if isinstance(exc, _RefusedError) and exc.status in REFUSED:
+            refused = access_refused(
+                target.tracking_uri, exc.status, "record the batch run", target.credentials
+            )
+            log.warning("the batch run was not recorded: %s", refused)
+            return None
         log.warning(
             "the batch run was not recorded in MLflow at %s: %s",
             masked_url(target.tracking_uri),
@@ -81,7 +93,8 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[s
     if response.status_code >= 400:
         message = body.get("message") if isinstance(body, dict) else None
         raise _RefusedError(
-            f"{path} answered {response.status_code}: {message or response.text[:200]}"
+            f"{path} answered {response.status_code}: {message or response.text[:200]}",
+            response.status_code,
         )
     return body if isinstance(body, dict) else {}
 

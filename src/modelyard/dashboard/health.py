@@ -19,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from modelyard.config import masked_url
+from modelyard.config import MlflowCredentials, masked_url
 from modelyard.db.migrate import UPGRADE_HINT, head_revision, read_revision, safe_url
 from modelyard.errors import DatabaseUnavailableError
+from modelyard.registry import REFUSED, access_refused
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,35 @@ def probe_api(client: httpx.Client, base_url: str) -> ServiceStatus:
     )
 
 
-def probe_mlflow(client: httpx.Client, tracking_uri: str, public_url: str) -> ServiceStatus:
+def probe_mlflow(
+    client: httpx.Client,
+    tracking_uri: str,
+    public_url: str,
+    credentials: MlflowCredentials | None = None,
+) -> ServiceStatus:
+    """Green when MLflow is healthy and takes our login (MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD, if any): ``/health`` answers without one even behind MLflow's
+    basic-auth app, so a search for one experiment tells whether the registry reads work."""
     title = "MLflow"
     public_url = masked_url(public_url)
     if not tracking_uri.startswith(("http://", "https://")):
         where = masked_url(tracking_uri)
         return ServiceStatus("mlflow", title, "amber", f"local store {where}, no server")
+    base = tracking_uri.rstrip("/")
     try:
-        response = client.get(f"{tracking_uri.rstrip('/')}/health")
+        response = client.get(f"{base}/health")
+        login = None
+        if response.status_code == 200:
+            login = client.get(
+                f"{base}/api/2.0/mlflow/experiments/search",
+                params={"max_results": "1"},
+                auth=credentials.basic if credentials is not None else None,
+            )
     except httpx.HTTPError as exc:
         return ServiceStatus("mlflow", title, "red", f"unreachable: {error_text(exc)}", public_url)
+    if login is not None and login.status_code in REFUSED:
+        refused = access_refused(tracking_uri, login.status_code, "read the registry", credentials)
+        return ServiceStatus("mlflow", title, "red", str(refused), public_url)
     if response.status_code == 200:
         return ServiceStatus("mlflow", title, "green", "tracking server healthy", public_url)
     return ServiceStatus(
@@ -268,8 +288,10 @@ class HealthChecker:
         worker_metrics_url: str,
         lag_warning_seconds: float,
         more: Sequence[Callable[[], ServiceStatus]] = (),
+        mlflow_login: MlflowCredentials | None = None,
     ) -> None:
         self._client = client
+        self._mlflow_login = mlflow_login
         self._engine = engine
         self._api_url = api_url
         self._tracking_uri = tracking_uri
@@ -282,7 +304,9 @@ class HealthChecker:
     def check_all(self) -> list[ServiceStatus]:
         probes: list[Callable[[], ServiceStatus]] = [
             lambda: probe_api(self._client, self._api_url),
-            lambda: probe_mlflow(self._client, self._tracking_uri, self._mlflow_public_url),
+            lambda: probe_mlflow(
+                self._client, self._tracking_uri, self._mlflow_public_url, self._mlflow_login
+            ),
             lambda: probe_worker(
                 self._client, self._worker_metrics_url, self._meter, self._lag_warning
             ),

@@ -78,7 +78,10 @@ class TrainingProfiles:
         if info.run_id:
             from modelyard.profile import load_profile
 
-            bins = feature_bins(load_profile(self._registry.tracking_uri, info.run_id))
+            registry = self._registry
+            bins = feature_bins(
+                load_profile(registry.tracking_uri, info.run_id, registry.credentials)
+            )
         with self._lock:
             self._by_version[version] = bins
         return bins

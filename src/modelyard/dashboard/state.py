@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import Engine
 
-from modelyard.config import Settings
+from modelyard.config import Settings, masked_url
 from modelyard.dashboard.alerts import probe_alerts
 from modelyard.dashboard.health import PROBE_TIMEOUT_SECONDS, HealthChecker, ServiceStatus
 from modelyard.dashboard.models_view import RunLinks
@@ -62,6 +62,7 @@ class DashboardState:
             worker_metrics_url=settings.worker_metrics_endpoint,
             lag_warning_seconds=settings.ui_lag_warning_seconds,
             more=_alert_probes(http, settings.prometheus_url),
+            mlflow_login=settings.mlflow_credentials,
         )
         return cls(
             settings=settings,
@@ -95,4 +96,5 @@ def require_mlflow(state: DashboardState) -> None:
     try:
         state.http.get(f"{uri.rstrip('/')}/health").raise_for_status()
     except httpx.HTTPError as exc:
-        raise RegistryUnavailableError(f"no answer from {uri} ({type(exc).__name__})") from exc
+        where = masked_url(uri)
+        raise RegistryUnavailableError(f"no answer from {where} ({type(exc).__name__})") from exc

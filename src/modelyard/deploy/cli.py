@@ -48,12 +48,14 @@ def up(  # noqa: PLR0917 - Typer takes options as parameters
 def mlflow(
     access_log: bool = typer.Option(True, help="Log one line per HTTP request."),
 ) -> None:
-    """Run the MLflow tracking server with the configured stores (artifacts served over HTTP)."""
+    """Run the MLflow tracking server with the configured stores (artifacts served over HTTP),
+    behind MLflow's login when MODELYARD_MLFLOW_AUTH is on."""
     from modelyard.deploy.mlflow_server import (
         mlflow_server_argv,
         mlflow_server_env,
         prepare_local_stores,
         reset_metrics_dir,
+        write_auth_config,
     )
 
     with cli_errors():
@@ -62,6 +64,8 @@ def mlflow(
         configure_logging("mlflow", settings.log_level)
         prepare_local_stores(settings)
         reset_metrics_dir(settings)
+        if settings.mlflow_auth:
+            write_auth_config(settings)
         argv = mlflow_server_argv(settings, access_log=access_log)
         env = mlflow_server_env(os.environ, settings)
     # the server replaces this process, so signals reach it directly

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from modelyard.config import Settings
+from modelyard.config import MlflowCredentials, Settings
 from modelyard.deploy.supervisor import Child, Supervisor
 from modelyard.errors import ConfigError
 
@@ -98,9 +98,22 @@ def prometheus_config(
     alertmanager: str,
     rule_files: Sequence[Path],
     intervals: Intervals = Intervals(),
+    logins: Mapping[str, MlflowCredentials] | None = None,
 ) -> dict[str, Any]:
-    """Prometheus's configuration: one job per target, the rules, the Alertmanager."""
+    """Prometheus's configuration: one job per target, the rules, the Alertmanager.
+
+    A job in ``logins`` scrapes with that basic-auth login (MLflow's /metrics behind its
+    basic-auth app).
+    """
     am = urlsplit(alertmanager)
+    jobs = []
+    for job, url in targets.items():
+        scrape = {"job_name": job, **scrape_target(url)}
+        login = (logins or {}).get(job)
+        if login is not None:
+            username, password = login.basic
+            scrape["basic_auth"] = {"username": username, "password": password}
+        jobs.append(scrape)
     return {
         "global": {
             "scrape_interval": intervals.scrape,
@@ -112,7 +125,7 @@ def prometheus_config(
                 {"scheme": am.scheme or "http", "static_configs": [{"targets": [am.netloc]}]}
             ]
         },
-        "scrape_configs": [{"job_name": job, **scrape_target(url)} for job, url in targets.items()],
+        "scrape_configs": jobs,
     }
 
 
@@ -160,7 +173,8 @@ def load_template(deploy: Path) -> dict[str, Any]:
 
 
 def write_yaml(path: Path, config: Mapping[str, Any]) -> Path:
-    """Write a configuration readable by its owner only (it may hold the admin key)."""
+    """Write a configuration readable by its owner only (it may hold the admin key or
+    MLflow's login)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
@@ -212,8 +226,10 @@ def start_monitoring(
     targets = local_targets(
         settings, mlflow=mlflow, prometheus=prometheus, alertmanager=alertmanager
     )
+    logins = {"mlflow": settings.mlflow_credentials} if settings.mlflow_credentials else {}
     prom_config = write_yaml(
-        folder / "prometheus.yml", prometheus_config(targets, alertmanager, rule_files(deploy))
+        folder / "prometheus.yml",
+        prometheus_config(targets, alertmanager, rule_files(deploy), logins=logins),
     )
     am_config = write_yaml(
         folder / "alertmanager.yml",

@@ -12,13 +12,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 import httpx
 
+from modelyard.config import masked_url
 from modelyard.errors import ModelLoadError
-from modelyard.registry import rest_client
+from modelyard.registry import REFUSED, access_refused, rest_client
+
+if TYPE_CHECKING:
+    from modelyard.config import MlflowCredentials
 
 _PROXY_SCHEME = "mlflow-artifacts"
 TIMEOUT_SECONDS = 30.0
@@ -33,11 +37,20 @@ def proxied_path(artifact_uri: str) -> str | None:
 
 
 class ArtifactProxy:
-    """The artifact proxy and REST API of the MLflow server at ``tracking_uri``."""
+    """The artifact proxy and REST API of the MLflow server at ``tracking_uri``.
 
-    def __init__(self, tracking_uri: str, timeout: float = TIMEOUT_SECONDS) -> None:
+    A refused login (401, 403) raises :class:`~modelyard.errors.RegistryAuthError`.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        timeout: float = TIMEOUT_SECONDS,
+        credentials: MlflowCredentials | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri.rstrip("/")
-        self._client = rest_client(f"{self.tracking_uri}/api/2.0/", timeout)
+        self.credentials = credentials
+        self._client = rest_client(f"{self.tracking_uri}/api/2.0/", timeout, 0, credentials)
 
     def __enter__(self) -> ArtifactProxy:
         return self
@@ -45,10 +58,15 @@ class ArtifactProxy:
     def __exit__(self, *_exc: object) -> None:
         self._client.close()
 
-    def _json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+    def _get(self, path: str, what: str, params: dict[str, str] | None = None) -> httpx.Response:
         response = self._client.get(path, params=params)
+        if response.status_code in REFUSED:
+            raise access_refused(self.tracking_uri, response.status_code, what, self.credentials)
         response.raise_for_status()
-        body = response.json()
+        return response
+
+    def _json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        body = self._get(path, "read artifacts", params).json()
         return body if isinstance(body, dict) else {}
 
     def version_path(self, name: str, version: str) -> str | None:
@@ -65,9 +83,7 @@ class ArtifactProxy:
         return proxied_path(str(info.get("artifact_uri", "")))
 
     def read(self, path: str) -> bytes:
-        response = self._client.get(f"mlflow-artifacts/artifacts/{quote(path)}")
-        response.raise_for_status()
-        return response.content
+        return self._get(f"mlflow-artifacts/artifacts/{quote(path)}", "download artifacts").content
 
     def files(self, path: str) -> list[str]:
         """Every file under ``path``, relative to it."""
@@ -109,7 +125,8 @@ class ArtifactProxy:
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
         except httpx.HTTPError as exc:
-            raise ModelLoadError(f"cannot download {uri} from {self.tracking_uri}: {exc}") from exc
+            where = masked_url(self.tracking_uri)
+            raise ModelLoadError(f"cannot download {uri} from {where}: {exc}") from exc
         return True
 
 

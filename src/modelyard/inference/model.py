@@ -270,7 +270,7 @@ def _prepared(registry: Resolver, info: VersionInfo, target: Path) -> tuple[Prep
         what = f"{info.resolved} ({info.name})"
         return prepare_in_child(registry.tracking_uri, info.resolved, target, what)
     if registry.tracking_uri.startswith(("http://", "https://")):
-        with ArtifactProxy(registry.tracking_uri) as proxy:
+        with ArtifactProxy(registry.tracking_uri, credentials=registry.credentials) as proxy:
             if proxy.download_version(info.name, info.version, target):
                 prepared = read_prepared(target)
                 if prepared is not None:

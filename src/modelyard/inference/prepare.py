@@ -42,6 +42,7 @@ from modelyard.inference.fetch import place
 from modelyard.inputs import InputKind, kind_from_meta
 from modelyard.inputs.image import ImageSpec
 from modelyard.inputs.tabular import FeatureSchema
+from modelyard.registry import access_refused, refused_status
 
 if TYPE_CHECKING:
     from modelyard.inference.compiling import Compiled
@@ -550,11 +551,15 @@ def main(argv: list[str]) -> int:
     tracking_uri, uri, target = argv
     try:
         outcome = prepare(tracking_uri, uri, Path(target))
-    except ModelLoadError as exc:
-        print(exc, file=sys.stderr)  # noqa: T201
-        return 1
     except Exception as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        status = refused_status(exc) or refused_status(exc.__cause__ or exc)
+        if status is not None:  # MLflow's own words would not name the settings to fix
+            message = str(access_refused(tracking_uri, status, "download the model", None))
+        elif isinstance(exc, ModelLoadError):
+            message = str(exc)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        print(message, file=sys.stderr)  # noqa: T201
         return 1
     print(outcome)  # noqa: T201 - read back by prepare_in_child
     return 0

@@ -15,12 +15,15 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelyard.bindings import Source, source_of
 from modelyard.errors import ModelLoadError
 from modelyard.inference.fetch import place
 from modelyard.registry import VersionInfo
+
+if TYPE_CHECKING:
+    from modelyard.config import MlflowCredentials
 
 FOLDER_DIGEST_CHARS = 12
 # A version label is stored with every prediction (model_version, 50 characters).
@@ -33,6 +36,7 @@ class Resolver(Protocol):
 
     name: str
     tracking_uri: str
+    credentials: MlflowCredentials | None
 
     def resolve(self, ref: str) -> VersionInfo: ...
 
@@ -40,10 +44,17 @@ class Resolver(Protocol):
 class FixedSource:
     """The one model a fixed reference names, as the version a slot serves."""
 
-    def __init__(self, name: str, source: Source, tracking_uri: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: Source,
+        tracking_uri: str,
+        credentials: MlflowCredentials | None = None,
+    ) -> None:
         self.name = name
         self.source = source
         self.tracking_uri = tracking_uri
+        self.credentials = credentials
         self._info: VersionInfo | None = None
 
     def resolve(self, ref: str = "") -> VersionInfo:

@@ -243,7 +243,10 @@ class ModelSlots:
                 source = source_of(ref)
                 resolver: Resolver = self.registry
                 if source is not None:
-                    resolver = FixedSource(self.registry.name, source, self.registry.tracking_uri)
+                    registry = self.registry
+                    resolver = FixedSource(
+                        registry.name, source, registry.tracking_uri, registry.credentials
+                    )
                 found = ModelSlot(
                     resolver,
                     ref,

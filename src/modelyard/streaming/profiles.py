@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from modelyard.errors import ModelyardError
 from modelyard.inference.model import LoadedModel
 from modelyard.streaming.monitoring import TrainingProfile
+
+if TYPE_CHECKING:
+    from modelyard.config import MlflowCredentials
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +21,9 @@ RETRY_SECONDS = 60.0
 class ProfileCache:
     """``profile/training_profile.json`` of each model version's run, from MLflow."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, credentials: MlflowCredentials | None = None) -> None:
         self.tracking_uri = tracking_uri
+        self.credentials = credentials
         self._found: dict[str, TrainingProfile] = {}
         self._failed_at: dict[str, float] = {}
 
@@ -38,7 +43,9 @@ class ProfileCache:
         from modelyard.profile import load_profile
 
         try:
-            profile = TrainingProfile.from_json(load_profile(self.tracking_uri, run_id))
+            profile = TrainingProfile.from_json(
+                load_profile(self.tracking_uri, run_id, self.credentials)
+            )
         except (ModelyardError, ValueError, KeyError, TypeError) as exc:
             self._failed_at[key] = time.monotonic()
             log.warning("no training profile for version %s: %s", model.version, exc)

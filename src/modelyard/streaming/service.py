@@ -121,7 +121,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
         # The first drift snapshot reads the version's training profile (MLflow's client)
         # and runs scipy's tests: import and fetch them now, not in the middle of the stream.
         importlib.import_module("scipy.stats")
-        profiles = ProfileCache(settings.tracking_uri)
+        profiles = ProfileCache(settings.tracking_uri, settings.mlflow_credentials)
         if slot.current is not None:
             profiles.get(slot.current)
         metrics = WorkerMetrics(

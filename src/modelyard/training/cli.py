@@ -191,7 +191,7 @@ def promote(
     with cli_errors():
         settings = _named(get_settings(), model_name)
         configure_logging("promote", settings.log_level)
-        check_reachable(settings.tracking_uri)
+        check_reachable(settings.tracking_uri, settings.mlflow_credentials)
         registry = Registry.from_settings(settings)
         before = registry.champion()
         after = registry.promote(version)
@@ -215,7 +215,7 @@ def rollback(model_name: ModelNameOption = None) -> None:
     with cli_errors():
         settings = _named(get_settings(), model_name)
         configure_logging("rollback", settings.log_level)
-        check_reachable(settings.tracking_uri)
+        check_reachable(settings.tracking_uri, settings.mlflow_credentials)
         registry = Registry.from_settings(settings)
         before = registry.champion()
         after = registry.rollback()
@@ -281,7 +281,7 @@ def _current_champion(settings: Settings, overrides: dict[str, Any]) -> str | No
         configured_explicitly="model_name" in settings.model_fields_set,
         data=_data_of(overrides),
     )
-    check_reachable(settings.tracking_uri)
+    check_reachable(settings.tracking_uri, settings.mlflow_credentials)
     champion = Registry.from_settings(_named(settings, chosen.name)).champion()
     return champion.version if champion is not None else None
 

@@ -106,7 +106,9 @@ def train(
 
     if pipeline not in PIPELINES:
         raise ConfigError(f"pipeline: {pipeline!r} is not one of {list(PIPELINES)}")
-    check_reachable(settings.tracking_uri)  # fail before fitting anything
+    check_reachable(
+        settings.tracking_uri, settings.mlflow_credentials
+    )  # fail before fitting anything
     root = project_path(settings)
     _quiet_telemetry()
     bootstrap_project(root)

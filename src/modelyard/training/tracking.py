@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelyard.config import masked_url
 from modelyard.errors import ConfigError, RegistryError, RegistryUnavailableError
 from modelyard.profile import PROFILE_ARTIFACT, profile_json
-from modelyard.registry import CHALLENGER, Registry
+from modelyard.registry import CHALLENGER, REFUSED, Registry, access_refused, refused_status
 
 if TYPE_CHECKING:
-    from modelyard.config import Settings
+    from modelyard.config import MlflowCredentials, Settings
     from modelyard.inputs.tabular import FeatureSchema
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class TrackingTarget:
     """Whether ``model_name`` was configured on purpose (not the settings' default)."""
     model_name_source: str = ""
     """Where the model name came from, in words (see :mod:`modelyard.training.naming`)."""
+    credentials: MlflowCredentials | None = None
+    """The login sent to the server (MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrackingTarget:
@@ -60,6 +63,7 @@ class TrackingTarget:
             http_retries=settings.mlflow_http_retries,
             http_timeout=settings.mlflow_http_timeout,
             model_name_explicit="model_name" in settings.model_fields_set,
+            credentials=settings.mlflow_credentials,
         )
 
     def named(self, name: str, source: str) -> TrackingTarget:
@@ -67,13 +71,21 @@ class TrackingTarget:
         return dataclasses.replace(self, model_name=name, model_name_source=source)
 
     def registry(self) -> Registry:
-        """The registry client, with the settings' HTTP retry policy."""
+        """The registry client, with the settings' HTTP retry policy and login."""
         return Registry(
             self.tracking_uri,
             self.model_name,
             http_retries=self.http_retries,
             http_timeout=self.http_timeout,
+            credentials=self.credentials,
         )
+
+    def failed(self, what: str, exc: Exception) -> RegistryError:
+        """What MLflow's client raised, as our error: a refused login names its settings."""
+        status = refused_status(exc)
+        if status is not None:
+            return access_refused(self.tracking_uri, status, what, self.credentials)
+        return RegistryError(f"{what} on {masked_url(self.tracking_uri)} failed: {exc}")
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -87,22 +99,37 @@ class LoggedRun:
     run_url: str
 
 
-def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Fail fast (RegistryUnavailableError) when the tracking server does not answer."""
+def check_reachable(
+    tracking_uri: str, credentials: MlflowCredentials | None = None, timeout: float = 5.0
+) -> None:
+    """Fail fast when the tracking server does not answer (RegistryUnavailableError) or
+    refuses the login (RegistryAuthError): before minutes of training, not after.
+
+    ``/health`` answers without a login even behind MLflow's basic-auth app; a search for
+    one experiment, which any user may run, tells whether the server takes ours.
+    """
     import httpx
 
+    from modelyard.registry import rest_client
+
+    where = masked_url(tracking_uri)
     if not tracking_uri.startswith(("http://", "https://")):
         raise ConfigError(
-            f"MLFLOW_TRACKING_URI must be the http(s) URL of an MLflow server, got {tracking_uri!r}"
+            f"MLFLOW_TRACKING_URI must be the http(s) URL of an MLflow server, got {where!r}"
         )
+    base = tracking_uri.rstrip("/") + "/"
     try:
-        response = httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout)
+        with rest_client(base, timeout, credentials=credentials) as client:
+            response = client.get("health")
+            if response.status_code >= 500:
+                raise RegistryUnavailableError(
+                    f"MLflow at {where} answered {response.status_code} to /health"
+                )
+            login = client.get("api/2.0/mlflow/experiments/search", params={"max_results": "1"})
     except httpx.HTTPError as exc:
-        raise RegistryUnavailableError(f"MLflow at {tracking_uri} is unreachable: {exc}") from exc
-    if response.status_code >= 500:
-        raise RegistryUnavailableError(
-            f"MLflow at {tracking_uri} answered {response.status_code} to /health"
-        )
+        raise RegistryUnavailableError(f"MLflow at {where} is unreachable: {exc}") from exc
+    if login.status_code in REFUSED:
+        raise access_refused(tracking_uri, login.status_code, "search experiments", credentials)
 
 
 def model_signature(
@@ -187,8 +214,8 @@ def training_run(target: TrackingTarget, experiment: str) -> Iterator[RunRecord]
     """
     import mlflow
 
-    check_reachable(target.tracking_uri)
-    target.registry()  # applies the HTTP retry policy to MLflow's client
+    check_reachable(target.tracking_uri, target.credentials)
+    target.registry()  # applies the HTTP retry policy and the login to MLflow's client
     _use_server(target.tracking_uri)
     record = RunRecord(target, experiment)
     try:
@@ -200,9 +227,7 @@ def training_run(target: TrackingTarget, experiment: str) -> Iterator[RunRecord]
     except (ConfigError, RegistryError):
         raise
     except Exception as exc:
-        raise RegistryError(
-            f"logging the training run to {target.tracking_uri} failed: {exc}"
-        ) from exc
+        raise target.failed("logging the training run", exc) from exc
     log.info(
         "logged run %s to experiment %r: %s", record.run_id, experiment, record.logged().run_url
     )
@@ -335,13 +360,13 @@ def register_version(
     """Register the run's model as a new version with ``tags``; give it the challenger alias."""
     import mlflow
 
-    target.registry()  # applies the HTTP retry policy to MLflow's client
+    target.registry()  # applies the HTTP retry policy and the login to MLflow's client
     _use_server(target.tracking_uri)
     try:
         with _mlflow_prints_to_debug():
             mv = mlflow.register_model(run.model_uri, target.model_name, tags=dict(tags))
     except Exception as exc:
-        raise RegistryError(f"registering {target.model_name!r} failed: {exc}") from exc
+        raise target.failed(f"registering {target.model_name!r}", exc) from exc
     version = str(mv.version)
     registry = target.registry()
     registry.set_alias(CHALLENGER, version)
