@@ -130,6 +130,19 @@ def test_health_readiness_metrics_and_docs_stay_open(keyed: TestClient) -> None:
     assert keyed.get("/v2/models/iris").status_code == 401  # model metadata is not open
 
 
+def test_the_openapi_document_declares_the_keys(keyed: TestClient, tmp_path: Path) -> None:
+    document = keyed.get("/openapi.json").json()
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey", "adminKey"}
+    paths = document["paths"]
+    assert paths["/predict"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert paths["/admin/alerts"]["post"]["security"] == [{"bearer": []}, {"adminKey": []}]
+    assert "security" not in paths["/health"]["get"]
+    with TestClient(app_for(tmp_path)) as open_client:  # no keys: nothing declared
+        plain = open_client.get("/openapi.json").json()
+    assert "securitySchemes" not in plain.get("components", {})
+    assert "security" not in plain["paths"]["/predict"]["post"]
+
+
 def test_admin_keys_hashed_and_plain(keyed: TestClient) -> None:
     refused = keyed.post("/admin/reload")
     assert refused.status_code == 401 and refused.json()["error"]["field"] == "X-Admin-Key"

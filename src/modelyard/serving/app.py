@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -118,10 +119,26 @@ def create_app(
     retraining.register(app)
     if settings.bench_endpoints:
         bench.register(app)
+    _document_security(docs, guard.security_schemes())
     docs.add_exception_handler(HTTPException, _http_error)
     docs.add_exception_handler(RequestValidationError, _invalid_request)
     docs.add_exception_handler(Exception, _server_error)
     return app
+
+
+def _document_security(docs: FastAPI, schemes: dict[str, Any]) -> None:
+    """Declare the keys the API takes in its OpenAPI document (Swagger UI's Authorize)."""
+    if not schemes:
+        return
+    generate = docs.openapi
+
+    def openapi() -> dict[str, Any]:
+        if docs.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {})["securitySchemes"] = schemes
+        return docs.openapi_schema or {}
+
+    docs.openapi = openapi  # type: ignore[method-assign]
 
 
 def _render(request: Request, error: ApiError) -> Response:

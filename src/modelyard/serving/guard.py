@@ -334,6 +334,32 @@ class Guard:
         )
         return tuple(sorted({s for part, codes in parts if part is not None for s in codes}))
 
+    def security(self, access: Access) -> list[dict[str, list[str]]]:
+        """The OpenAPI security requirements of ``access`` (none when it takes no key)."""
+        gate = self._gates[access]
+        if gate is None or gate.keys is None:
+            return []
+        names = ["bearer", "apiKey"] if access != "admin" else ["bearer", "adminKey"]
+        return [{name: []} for name in names]
+
+    def security_schemes(self) -> dict[str, dict[str, str]]:
+        """The OpenAPI security schemes the gates take (empty when no key is set)."""
+        keyed = {a for a, g in self._gates.items() if g is not None and g.keys is not None}
+        if not keyed:
+            return {}
+        schemes = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A key from `modelyard keygen`: `Authorization: Bearer <key>`.",
+            }
+        }
+        if keyed - {"admin"}:
+            schemes["apiKey"] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        if "admin" in keyed:
+            schemes["adminKey"] = {"type": "apiKey", "in": "header", "name": "X-Admin-Key"}
+        return schemes
+
     def start(self) -> None:
         """Start the rate limit's storage and the deadline watch (in the app's lifespan)."""
         if self.rate is not None:

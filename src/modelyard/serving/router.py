@@ -93,6 +93,9 @@ class ServingApp:
         entry.gates[method] = self.guard.gate(access)
         if "responses" in docs:
             docs["responses"] = with_statuses(docs["responses"], self.guard.statuses(access))
+        security = self.guard.security(access)
+        if security:
+            docs["openapi_extra"] = {**docs.get("openapi_extra", {}), "security": security}
         self.docs.add_api_route(path, _documented, methods=[method], name=endpoint.__name__, **docs)
 
     # --- serving -----------------------------------------------------------------------------
