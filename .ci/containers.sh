@@ -72,6 +72,7 @@ cp .env.example "$ENV_FILE"
 # throwaway secrets and CI-only host ports (nothing else on this machine uses them)
 sed -i "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=ci-$RANDOM$RANDOM/" "$ENV_FILE"
 sed -i "s/^GRAFANA_ADMIN_PASSWORD=.*/GRAFANA_ADMIN_PASSWORD=ci-$RANDOM$RANDOM/" "$ENV_FILE"
+echo "MODELYARD_ADMIN_KEY=ci-admin-$RANDOM$RANDOM$RANDOM" >> "$ENV_FILE"
 cat >> "$ENV_FILE" <<'EOF'
 BIND_ADDRESS=127.0.0.1
 HOST_API_PORT=18000
@@ -443,6 +444,29 @@ phase_start "retrain on demand: compose run --rm train train --estimator random_
 compose run --rm -T train train --estimator random_forest
 [[ "$(version_count)" == $(( versions_after + 1 )) ]] || fail "retraining registered no version"
 log "   $MODEL now has $(version_count) versions; champion: version $(champion_version)"
+phase_end
+
+# An alert sent to Alertmanager reaches the API's webhook with the admin key, which asks for a
+# retraining; the worker runs it (in its own container, under its limits) and records it.
+phase_start "closed loop: an alert retrains in the worker"
+versions_before=$(version_count)
+champion_before=$(champion_version)
+curl -fsS -X POST "http://127.0.0.1:$HOST_ALERTMANAGER_PORT/api/v2/alerts" \
+    -H 'Content-Type: application/json' \
+    -d "[{\"labels\": {\"alertname\": \"ModelyardFeatureDrift\", \"severity\": \"critical\",
+          \"model_name\": \"$MODEL\", \"feature\": \"petal_length\", \"job\": \"ci\"},
+          \"annotations\": {\"summary\": \"ci\"}}]" || fail "Alertmanager refused the alert"
+trigger() {
+    compose exec -T postgres psql -U "$POSTGRES_USER_NAME" -d "$POSTGRES_DB_NAME" -tA -F '|' \
+        -c "SELECT source, status, version, detail FROM retrain_triggers ORDER BY id DESC LIMIT 1"
+}
+retrained() { [[ "$(trigger)" == alert\|succeeded\|* || "$(trigger)" == alert\|failed* ]]; }
+wait_for 420 "a retraining trigger recorded by the worker" retrained
+outcome=$(trigger)
+[[ "$outcome" == alert\|succeeded\|* ]] || fail "the alert's retraining: $outcome"
+[[ "$(version_count)" == $(( versions_before + 1 )) ]] || fail "the retraining registered no version"
+[[ "$(champion_version)" == "$champion_before" ]] || fail "the retraining moved the champion"
+log "   alert -> Alertmanager -> POST /admin/alerts -> worker: $outcome; champion unchanged"
 phase_end
 
 phase_start "down -v removes the data"
