@@ -406,26 +406,16 @@ class Registry:
 
     def aliases(self) -> dict[str, str]:
         """Alias → version of the registered model (empty when it is not registered)."""
-        try:
-            rm = self._call("get model", self.client.get_registered_model, self.name)
-        except RegistryError:
-            raise
-        except Exception as exc:
-            if _is_not_found(exc):
-                return {}
-            raise RegistryError(f"reading {self.name}: {exc}") from exc
+        rm = self._registered_model()
+        if rm is None:
+            return {}
         return {alias: str(version) for alias, version in (rm.aliases or {}).items()}
 
     def history(self) -> list[str]:
         """Versions that held ``champion`` before the current one, oldest first."""
-        try:
-            rm = self._call("get model", self.client.get_registered_model, self.name)
-        except RegistryError:
-            raise
-        except Exception as exc:
-            if _is_not_found(exc):
-                return []
-            raise RegistryError(f"reading {self.name}: {exc}") from exc
+        rm = self._registered_model()
+        if rm is None:
+            return []
         raw = (rm.tags or {}).get(HISTORY_TAG)
         try:
             parsed = json.loads(raw) if raw else []
@@ -446,15 +436,21 @@ class Registry:
                 (str(t.get("value")) for t in tags if isinstance(t, dict) and t.get("key") == key),
                 None,
             )
+        rm = self._registered_model()
+        if rm is None:
+            return None
+        return (rm.tags or {}).get(key)
+
+    def _registered_model(self) -> Any:
+        """The registered model as MLflow's client reads it; None when it is not registered."""
         try:
-            rm = self._call("get model", self.client.get_registered_model, self.name)
+            return self._call("get model", self.client.get_registered_model, self.name)
         except RegistryError:
             raise
         except Exception as exc:
             if _is_not_found(exc):
                 return None
             raise RegistryError(f"reading {self.name}: {exc}") from exc
-        return (rm.tags or {}).get(key)
 
     # --- writing ---------------------------------------------------------------------------
     def set_model_tag(self, key: str, value: str) -> None:

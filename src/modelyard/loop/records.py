@@ -128,8 +128,7 @@ def last_started(engine: Engine, model_name: str, source: str | None = None) -> 
     if source is not None:
         stmt = stmt.where(TRIGGERS.c.source == source)
     with engine.connect() as conn:
-        value = conn.execute(stmt).scalar()
-    return _aware(value) if value is not None else None
+        return conn.execute(stmt).scalar()  # aware (db.models.UTCDateTime)
 
 
 def recent_triggers(conn: Connection, model_name: str, limit: int = 20) -> list[Trigger]:
@@ -185,7 +184,7 @@ def recent_decisions(conn: Connection, model_name: str, limit: int = 20) -> list
         .order_by(d.id.desc())
         .limit(limit)
     )
-    return [Decision(_aware(r[0]), *r[1:]) for r in conn.execute(stmt)]
+    return [Decision(*r) for r in conn.execute(stmt)]
 
 
 def _trigger_select() -> Any:
@@ -206,19 +205,4 @@ def _trigger_select() -> Any:
 
 
 def _trigger(row: Any) -> Trigger:
-    (id_, requested, name, source, reason, status, started, finished, *rest) = row
-    return Trigger(
-        int(id_),
-        _aware(requested),
-        name,
-        source,
-        reason,
-        status,
-        _aware(started) if started else None,
-        _aware(finished) if finished else None,
-        *rest,
-    )
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return Trigger(*row)  # timestamps come back timezone-aware (db.models.UTCDateTime)
