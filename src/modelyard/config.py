@@ -545,6 +545,11 @@ class Settings(BaseSettings):
         return not self.admin_keys.enabled and is_loopback(self.host)
 
     @cached_property
+    def retrain_check_seconds(self) -> float:
+        """How often the worker looks for retraining requests (the registry poll, at least 1 s)."""
+        return max(self.registry_poll_seconds, 1.0)
+
+    @cached_property
     def retrain_alert_names(self) -> frozenset[str]:
         return frozenset(n.strip() for n in self.retrain_alerts.split(",") if n.strip())
 

@@ -67,7 +67,7 @@ def register_loop(app: Dash, state: DashboardState) -> None:
         log.info("retraining of %s requested from the dashboard", model_name)
         return views.notice(
             f"{asked.message}: the worker starts it within "
-            f"{max(settings.registry_poll_seconds, 1.0):g}s; it shows in the triggers table.",
+            f"{settings.retrain_check_seconds:g}s; it shows in the triggers table.",
             "ok",
             element_id="retrain-ok",
         )

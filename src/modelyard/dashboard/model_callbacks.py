@@ -202,17 +202,14 @@ def record_decision(
 ) -> None:
     """Record a promotion or rollback made on the dashboard; the move itself stands even
     when the database cannot take the record (that is logged)."""
-    if from_version == to_version:
-        return
     try:
-        records.add_decision(
+        records.add_person_decision(
             state.engine,
             model_name=state.settings.model_name,
             action=action,
             decided_by="dashboard",
             from_version=from_version,
             to_version=to_version,
-            reason="by hand (dashboard)",
         )
     except SQLAlchemyError as exc:
         log.warning("the %s to version %s was not recorded: %s", action, to_version, exc)

@@ -124,14 +124,13 @@ def record_person_decision(
     if engine is None:
         return
     try:
-        records.add_decision(
+        records.add_person_decision(
             engine,
             model_name=settings.model_name,
             action=action,
             decided_by=decided_by,
             from_version=from_version,
             to_version=to_version,
-            reason=f"by hand ({decided_by})",
         )
     finally:
         engine.dispose()

@@ -167,6 +167,30 @@ def add_decision(
         )
 
 
+def add_person_decision(
+    engine: Engine,
+    *,
+    model_name: str,
+    action: str,
+    decided_by: str,
+    from_version: str | None,
+    to_version: str,
+) -> None:
+    """Record a promotion or rollback a person made (``decided_by``: where); a move that
+    left the champion where it was is no decision."""
+    if from_version == to_version:
+        return
+    add_decision(
+        engine,
+        model_name=model_name,
+        action=action,
+        decided_by=decided_by,
+        from_version=from_version,
+        to_version=to_version,
+        reason=f"by hand ({decided_by})",
+    )
+
+
 def recent_decisions(conn: Connection, model_name: str, limit: int = 20) -> list[Decision]:
     d = DECISIONS.c
     stmt = (

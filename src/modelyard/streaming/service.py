@@ -153,7 +153,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
                 RetrainOptions(
                     cooldown_seconds=settings.retrain_cooldown_seconds,
                     interval_seconds=settings.retrain_interval_seconds,
-                    check_seconds=max(settings.registry_poll_seconds, 1.0),
+                    check_seconds=settings.retrain_check_seconds,
                 ),
             )
         worker = Worker(

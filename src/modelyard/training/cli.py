@@ -195,14 +195,13 @@ def promote(
         registry = Registry.from_settings(settings)
         before = registry.champion()
         after = registry.promote(version)
-        if before is None or before.version != after.version:
-            record_person_decision(
-                settings,
-                action="promote",
-                decided_by="cli",
-                from_version=before.version if before else None,
-                to_version=after.version,
-            )
+        record_person_decision(
+            settings,
+            action="promote",
+            decided_by="cli",
+            from_version=before.version if before else None,
+            to_version=after.version,
+        )
     _moved(registry.name, before.version if before else None, after.version)
 
 
@@ -219,14 +218,13 @@ def rollback(model_name: ModelNameOption = None) -> None:
         registry = Registry.from_settings(settings)
         before = registry.champion()
         after = registry.rollback()
-        if before is None or before.version != after.version:
-            record_person_decision(
-                settings,
-                action="rollback",
-                decided_by="cli",
-                from_version=before.version if before else None,
-                to_version=after.version,
-            )
+        record_person_decision(
+            settings,
+            action="rollback",
+            decided_by="cli",
+            from_version=before.version if before else None,
+            to_version=after.version,
+        )
     _moved(registry.name, before.version if before else None, after.version)
 
 
